@@ -1,0 +1,126 @@
+using System.Text.Json;
+using MimoSharp.Config;
+
+namespace MimoSharp.Checkpoints;
+
+/// <summary>
+/// A Hugging Face checkpoint folder: <c>config.json</c> plus either one <c>model.safetensors</c>
+/// or shards listed in <c>model.safetensors.index.json</c>. Tensors are resolved by name through
+/// the index, so a weight and its scale may live in different shards.
+/// </summary>
+public sealed class Checkpoint : IDisposable
+{
+    public const string IndexFileName = "model.safetensors.index.json";
+    public const string SingleFileName = "model.safetensors";
+
+    private readonly List<SafetensorsFile> _files;
+    private readonly Dictionary<string, TensorInfo> _tensors;
+
+    public string Directory { get; }
+    public MimoConfig Config { get; }
+    public IReadOnlyCollection<string> TensorNames => _tensors.Keys;
+    public IReadOnlyList<string> Files => _files.Select(f => f.Path).ToList();
+
+    private Checkpoint(string directory, MimoConfig config, List<SafetensorsFile> files, Dictionary<string, TensorInfo> tensors)
+    {
+        Directory = directory;
+        Config = config;
+        _files = files;
+        _tensors = tensors;
+    }
+
+    public static Checkpoint Open(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+            throw new CheckpointException($"{directory}: model folder not found");
+        var config = MimoConfig.Load(Path.Combine(directory, "config.json"));
+        var files = new List<SafetensorsFile>();
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        try
+        {
+            string index = Path.Combine(directory, IndexFileName);
+            string single = Path.Combine(directory, SingleFileName);
+            if (File.Exists(index))
+            {
+                var map = ReadIndex(index);
+                var byShard = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+                foreach (var shard in map.Values.Distinct().Order(StringComparer.Ordinal))
+                {
+                    string shardPath = Path.Combine(directory, shard);
+                    if (shard.Contains('/') || shard.Contains('\\') || shard.StartsWith('.'))
+                        throw new CheckpointException($"{index}: shard name \"{shard}\" must be a plain file name in the model folder");
+                    if (!File.Exists(shardPath))
+                        throw new CheckpointException($"{index}: shard {shard} is listed in weight_map but {shardPath} does not exist");
+                    var f = SafetensorsFile.Open(shardPath);
+                    files.Add(f);
+                    byShard[shard] = f;
+                }
+                foreach (var (name, shard) in map)
+                {
+                    if (!byShard[shard].Tensors.TryGetValue(name, out var info))
+                        throw new CheckpointException($"{index}: weight_map puts tensor {name} in {shard}, but that shard has no such tensor");
+                    tensors[name] = info;
+                }
+            }
+            else if (File.Exists(single))
+            {
+                var f = SafetensorsFile.Open(single);
+                files.Add(f);
+                foreach (var (name, info) in f.Tensors) tensors[name] = info;
+            }
+            else
+            {
+                throw new CheckpointException($"{directory}: no {SingleFileName} or {IndexFileName} in the model folder");
+            }
+        }
+        catch
+        {
+            foreach (var f in files) f.Dispose();
+            throw;
+        }
+        return new Checkpoint(directory, config, files, tensors);
+    }
+
+    private static Dictionary<string, string> ReadIndex(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{path}: missing the \"weight_map\" object");
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in wm.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new CheckpointException($"{path}: weight_map[\"{p.Name}\"] must be a shard file name");
+                map[p.Name] = p.Value.GetString()!;
+            }
+            return map;
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"{path}: not valid JSON ({e.Message})");
+        }
+    }
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    public TensorInfo? TryGet(string name) => _tensors.GetValueOrDefault(name);
+
+    /// <summary>Gets a tensor, checking its shape; a missing or mis-shaped tensor is an error naming it.</summary>
+    public TensorInfo Get(string name, params long[] shape)
+    {
+        if (!_tensors.TryGetValue(name, out var info))
+            throw new CheckpointException($"{Directory}: tensor {name} is missing (expected shape [{string.Join(", ", shape)}])");
+        if (shape.Length > 0 && !info.Shape.AsSpan().SequenceEqual(shape))
+            throw new CheckpointException(
+                $"{info.File}: tensor {name} has shape {info.ShapeText}, expected [{string.Join(", ", shape)}] from config.json");
+        return info;
+    }
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}

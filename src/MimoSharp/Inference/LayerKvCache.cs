@@ -1,0 +1,97 @@
+namespace MimoSharp.Inference;
+
+/// <summary>
+/// Rotated keys and scaled values of one attention layer for one sequence (spec §3).
+/// Sliding-window layers keep a ring buffer of <c>window + lookahead</c> positions, so their
+/// memory does not grow with the context; global layers grow. Positions are absolute and
+/// contiguous from 0 to <see cref="Count"/> − 1; <see cref="Truncate"/> rolls back rejected
+/// speculative positions.
+/// </summary>
+public sealed class LayerKvCache
+{
+    private float[] _keys;
+    private float[] _values;
+    private int _slots;
+
+    public int KeyWidth { get; }
+    public int ValueWidth { get; }
+
+    /// <summary>Ring capacity in positions, or null for a growing (global-attention) cache.</summary>
+    public int? Capacity { get; }
+
+    /// <summary>Window the layer attends over (0 = unlimited); truncation must keep it intact.</summary>
+    public int Window { get; }
+
+    /// <summary>Number of positions written so far (the next position to write).</summary>
+    public int Count { get; private set; }
+
+    public LayerKvCache(int keyWidth, int valueWidth, int window, int lookahead)
+    {
+        KeyWidth = keyWidth;
+        ValueWidth = valueWidth;
+        Window = window;
+        if (window > 0)
+        {
+            Capacity = window + Math.Max(0, lookahead);
+            _slots = Capacity.Value;
+        }
+        else
+        {
+            _slots = 64;
+        }
+        _keys = new float[(long)_slots * keyWidth];
+        _values = new float[(long)_slots * valueWidth];
+    }
+
+    /// <summary>Oldest position still held.</summary>
+    public int FirstAvailable => Capacity is int c ? Math.Max(0, Count - c) : 0;
+
+    public ReadOnlySpan<float> Key(int position) => _keys.AsSpan(Slot(position) * KeyWidth, KeyWidth);
+
+    public ReadOnlySpan<float> Value(int position) => _values.AsSpan(Slot(position) * ValueWidth, ValueWidth);
+
+    private int Slot(int position)
+    {
+        if (position < FirstAvailable || position >= Count)
+            throw new ArgumentOutOfRangeException(nameof(position),
+                $"position {position} is not in the cache (holds {FirstAvailable}..{Count - 1})");
+        return Capacity is int c ? position % c : position;
+    }
+
+    public void Append(ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        if (Capacity is null && Count == _slots) Grow();
+        int slot = Capacity is int c ? Count % c : Count;
+        key.CopyTo(_keys.AsSpan(slot * KeyWidth, KeyWidth));
+        value.CopyTo(_values.AsSpan(slot * ValueWidth, ValueWidth));
+        Count++;
+    }
+
+    /// <summary>Forgets positions ≥ <paramref name="count"/>. A ring buffer can roll back only as far as its look-ahead.</summary>
+    public void Truncate(int count)
+    {
+        if (count < 0 || count > Count) throw new ArgumentOutOfRangeException(nameof(count));
+        if (Capacity is int c && Window > 0)
+        {
+            // The next query at position `count` needs keys count-W+1 .. count-1 still in the ring.
+            int needed = Math.Max(0, count - Window + 1);
+            if (needed < FirstAvailable)
+                throw new InvalidOperationException(
+                    $"cannot roll back {Count - count} positions: the sliding-window cache holds only {c - Window} positions of look-ahead");
+        }
+        Count = count;
+    }
+
+    public void Clear() => Count = 0;
+
+    /// <summary>Bytes held by this cache's buffers.</summary>
+    public long AllocatedBytes => ((long)_keys.Length + _values.Length) * sizeof(float);
+
+    private void Grow()
+    {
+        int slots = checked(_slots * 2);
+        Array.Resize(ref _keys, slots * KeyWidth);
+        Array.Resize(ref _values, slots * ValueWidth);
+        _slots = slots;
+    }
+}

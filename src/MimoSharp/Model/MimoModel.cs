@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Text.RegularExpressions;
+using MimoSharp.Checkpoints;
+using MimoSharp.Config;
+using MimoSharp.Inference;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Model;
+
+/// <summary>
+/// The MiMo-V2-Flash network (spec §2, §6, §7): token embedding, the hybrid stack of
+/// sliding-window and global decoder layers, final norm, untied lm_head, and the MTP layers
+/// (counted from tensor names). Weights stay memory-mapped in their stored format.
+/// </summary>
+public sealed partial class MimoModel : IDisposable
+{
+    private readonly Checkpoint _checkpoint;
+    private readonly WeightMatrix _embed;
+    private readonly RmsNorm _norm;
+    private readonly WeightMatrix _lmHead;
+
+    public MimoConfig Config { get; }
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+    public IReadOnlyList<MtpLayer> MtpLayers { get; }
+    public Checkpoint Checkpoint => _checkpoint;
+    public int VocabSize => Config.VocabSize;
+    public int HiddenSize => Config.HiddenSize;
+
+    private MimoModel(Checkpoint checkpoint)
+    {
+        _checkpoint = checkpoint;
+        Config = checkpoint.Config;
+        var w = new WeightLoader(checkpoint);
+        CheckLayerCount(checkpoint);
+        int v = Config.VocabSize, h = Config.HiddenSize;
+        _embed = w.Matrix("model.embed_tokens.weight", v, h);
+        Layers = Enumerable.Range(0, Config.NumHiddenLayers).Select(i => new DecoderLayer(w, i)).ToArray();
+        _norm = new RmsNorm(w.Vector("model.norm.weight", h), (float)Config.RmsNormEps);
+        _lmHead = w.Matrix("lm_head.weight", v, h);
+        MtpLayers = Enumerable.Range(0, CountMtpLayers(checkpoint)).Select(k => new MtpLayer(w, k)).ToArray();
+    }
+
+    public static MimoModel Load(string directory) => Load(Checkpoint.Open(directory));
+
+    public static MimoModel Load(Checkpoint checkpoint)
+    {
+        try
+        {
+            return new MimoModel(checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
+    private static partial Regex LayerName();
+
+    [GeneratedRegex(@"^model\.mtp\.layers\.(\d+)\.")]
+    private static partial Regex MtpLayerName();
+
+    private static void CheckLayerCount(Checkpoint c)
+    {
+        foreach (var name in c.TensorNames)
+        {
+            var m = LayerName().Match(name);
+            if (m.Success && int.Parse(m.Groups[1].Value) >= c.Config.NumHiddenLayers)
+                throw new MimoConfigException("config.json", "num_hidden_layers",
+                    $"num_hidden_layers is {c.Config.NumHiddenLayers} but the checkpoint has tensor {name}");
+        }
+    }
+
+    /// <summary>There is no config key for the MTP depth count: it is the number of distinct k in model.mtp.layers.{k}.*.</summary>
+    public static int CountMtpLayers(Checkpoint c)
+    {
+        var depths = new SortedSet<int>();
+        foreach (var name in c.TensorNames)
+        {
+            var m = MtpLayerName().Match(name);
+            if (m.Success) depths.Add(int.Parse(m.Groups[1].Value));
+        }
+        for (int k = 0; k < depths.Count; k++)
+            if (!depths.Contains(k))
+                throw new CheckpointException($"{c.Directory}: MTP layers must be numbered 0..K-1, but model.mtp.layers.{k} is missing (found {string.Join(", ", depths)})");
+        return depths.Count;
+    }
+
+    /// <summary>Fresh caches for one sequence; <paramref name="lookahead"/> extra ring slots let speculative steps roll back.</summary>
+    public SequenceCaches CreateCaches(int lookahead = 0) => new(
+        Layers.Select(l => l.Attention.CreateCache(lookahead)).ToArray(),
+        MtpLayers.Select(l => l.Attention.CreateCache(lookahead)).ToArray());
+
+    public void Embed(ReadOnlySpan<int> tokens, Span<float> h)
+    {
+        int d = HiddenSize;
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            int id = tokens[t];
+            if ((uint)id >= (uint)VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} is out of range: vocab_size is {VocabSize}");
+            var row = _embed.Row(id, h.Slice(t * d, d));
+            if (_embed.DType == DType.F32) row.CopyTo(h.Slice(t * d, d));
+        }
+    }
+
+    /// <summary>
+    /// Runs the decoder stack over the rows of <paramref name="layout"/> and writes the pre-norm hidden
+    /// state [N, H] to <paramref name="hidden"/>. Each segment s continues the sequence cached in caches[s].
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, BatchLayout layout, IReadOnlyList<SequenceCaches> caches, Span<float> hidden)
+    {
+        if (tokens.Length != layout.RowCount) throw new ArgumentException("one token per row is needed");
+        if (caches.Count != layout.Segments.Count) throw new ArgumentException("one cache set per segment is needed");
+        foreach (var p in layout.Positions)
+            if (p >= Config.MaxPositionEmbeddings)
+                throw new ArgumentOutOfRangeException(nameof(layout),
+                    $"position {p} is beyond max_position_embeddings ({Config.MaxPositionEmbeddings})");
+        Embed(tokens, hidden);
+        var layerCaches = new LayerKvCache[caches.Count];
+        foreach (var layer in Layers)
+        {
+            for (int s = 0; s < caches.Count; s++) layerCaches[s] = caches[s].Main[layer.Index];
+            layer.Forward(hidden, layout, layerCaches);
+        }
+    }
+
+    /// <summary>logits = RMSNorm(h; norm) · lm_headᵀ for n rows; the MTP heads pass their own final norm.</summary>
+    public void Logits(ReadOnlySpan<float> hidden, int n, Span<float> logits, RmsNorm? norm = null)
+    {
+        int d = HiddenSize;
+        float[] xn = ArrayPool<float>.Shared.Rent(n * d);
+        try
+        {
+            (norm ?? _norm).ApplyRows(hidden, xn, n);
+            MatMul.Compute(_lmHead, xn, n, logits);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(xn);
+        }
+    }
+
+    /// <summary>
+    /// MTP depth <paramref name="depth"/> over rows that fuse tokens with main hidden states; writes the block
+    /// output (pre final norm) to <paramref name="output"/>. Positions are those of the hidden states.
+    /// </summary>
+    public void MtpForward(int depth, ReadOnlySpan<int> tokens, ReadOnlySpan<float> mainHidden, BatchLayout layout,
+        IReadOnlyList<SequenceCaches> caches, Span<float> output)
+    {
+        int n = layout.RowCount, d = HiddenSize;
+        float[] e = ArrayPool<float>.Shared.Rent(n * d);
+        try
+        {
+            Embed(tokens, e);
+            var mtpCaches = caches.Select(c => c.Mtp[depth]).ToArray();
+            MtpLayers[depth].Forward(e, mainHidden, output, layout, mtpCaches);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(e);
+        }
+    }
+
+    public void MtpLogits(int depth, ReadOnlySpan<float> mtpHidden, int n, Span<float> logits) =>
+        Logits(mtpHidden, n, logits, MtpLayers[depth].FinalNorm);
+
+    public void Dispose() => _checkpoint.Dispose();
+}

@@ -1,0 +1,30 @@
+using MimoSharp.Checkpoints;
+using MimoSharp.Config;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Model;
+
+/// <summary>Resolves named tensors of a checkpoint into the engine's weight types, checking shapes against the config.</summary>
+internal sealed class WeightLoader(Checkpoint checkpoint)
+{
+    public MimoConfig Config => checkpoint.Config;
+
+    public WeightMatrix Matrix(string name, int rows, int cols)
+    {
+        var w = checkpoint.Get(name, rows, cols);
+        var scale = w.DType == DType.F8_E4M3 ? checkpoint.TryGet(name + "_scale_inv") : null;
+        return WeightMatrix.From(w, scale, Config.WeightBlockSize);
+    }
+
+    public float[] Vector(string name, int length)
+    {
+        var t = checkpoint.Get(name, length);
+        if (t.DType is not (DType.F32 or DType.BF16 or DType.F16 or DType.F64))
+            throw new CheckpointException($"{t.File}: tensor {name} has dtype {t.DType}, expected a floating-point vector");
+        return t.ToFloat32();
+    }
+
+    public bool Has(string name) => checkpoint.Contains(name);
+
+    public IEnumerable<string> Names => checkpoint.TensorNames;
+}

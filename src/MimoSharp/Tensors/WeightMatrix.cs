@@ -1,0 +1,124 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using MimoSharp.Checkpoints;
+
+namespace MimoSharp.Tensors;
+
+/// <summary>
+/// A [rows, cols] weight kept in its stored format (F32, F16, BF16, or block-scaled FP8 e4m3),
+/// read straight from the memory-mapped checkpoint. Rows are decoded to float32 inside the kernel,
+/// one at a time, so a 300 GB FP8 checkpoint is never converted up front.
+/// </summary>
+public sealed unsafe class WeightMatrix
+{
+    private readonly byte* _data;
+    private readonly float* _scales;
+    private readonly int _blockRows, _blockCols, _scaleCols;
+
+    public string Name { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    public DType DType { get; }
+
+    /// <summary>Bytes the kernel streams to use every row once (weights plus FP8 scales).</summary>
+    public long StoredBytes { get; }
+
+    private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
+        int blockRows, int blockCols, int scaleCols, long storedBytes)
+    {
+        Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales;
+        _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
+    }
+
+    /// <summary>
+    /// Wraps a stored tensor. The format follows the tensor's stored dtype, never its name:
+    /// F8_E4M3 needs its <c>_scale_inv</c> sibling and the config's block size.
+    /// </summary>
+    public static WeightMatrix From(TensorInfo weight, TensorInfo? scaleInv, int[]? blockSize)
+    {
+        if (weight.Shape.Length != 2)
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} has shape {weight.ShapeText}, expected a matrix");
+        int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
+        switch (weight.DType)
+        {
+            case DType.F32:
+            case DType.F16:
+            case DType.BF16:
+                return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength);
+            case DType.F8_E4M3:
+                if (scaleInv is null)
+                    throw new CheckpointException(
+                        $"{weight.File}: tensor {weight.Name} is F8_E4M3 but {weight.Name}_scale_inv is missing");
+                if (blockSize is null)
+                    throw new CheckpointException(
+                        $"{weight.File}: tensor {weight.Name} is F8_E4M3 but config.json has no quantization_config.weight_block_size");
+                int br = blockSize[0], bc = blockSize[1];
+                long sr = (rows + br - 1) / br, sc = (cols + bc - 1) / bc;
+                if (scaleInv.Shape.Length != 2 || scaleInv.Shape[0] != sr || scaleInv.Shape[1] != sc)
+                    throw new CheckpointException(
+                        $"{scaleInv.File}: tensor {scaleInv.Name} has shape {scaleInv.ShapeText}, expected [{sr}, {sc}] (ceil of {rows}x{cols} / {br}x{bc} blocks)");
+                if (scaleInv.DType != DType.F32)
+                    throw new CheckpointException($"{scaleInv.File}: tensor {scaleInv.Name} has dtype {scaleInv.DType}, expected F32");
+                return new WeightMatrix(weight.Name, rows, cols, DType.F8_E4M3, weight.Data, (float*)scaleInv.Data, br, bc, (int)sc,
+                    weight.ByteLength + scaleInv.ByteLength);
+            default:
+                throw new CheckpointException(
+                    $"{weight.File}: tensor {weight.Name} has dtype {weight.DType}, expected F32, F16, BF16 or F8_E4M3");
+        }
+    }
+
+    /// <summary>Wraps float32 data owned by the caller (pinned for the matrix's lifetime).</summary>
+    public static WeightMatrix FromPinned(string name, float* data, int rows, int cols) =>
+        new(name, rows, cols, DType.F32, (byte*)data, null, 0, 0, 0, (long)rows * cols * 4);
+
+    /// <summary>Row r as float32: a view for F32 weights, otherwise decoded into <paramref name="scratch"/>.</summary>
+    public ReadOnlySpan<float> Row(int r, Span<float> scratch)
+    {
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
+        switch (DType)
+        {
+            case DType.F32:
+                return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
+            case DType.BF16:
+                DecodeBf16(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch);
+                return scratch[..Cols];
+            case DType.F16:
+                var h = new ReadOnlySpan<Half>((Half*)_data + (long)r * Cols, Cols);
+                for (int i = 0; i < Cols; i++) scratch[i] = (float)h[i];
+                return scratch[..Cols];
+            default:
+                DecodeFp8Row(r, scratch);
+                return scratch[..Cols];
+        }
+    }
+
+    private static void DecodeBf16(ReadOnlySpan<ushort> src, Span<float> dst)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref ushort ps = ref MemoryMarshal.GetReference(src);
+            ref float pd = ref MemoryMarshal.GetReference(dst);
+            for (; i <= src.Length - 8; i += 8)
+            {
+                var w = Vector128.LoadUnsafe(ref ps, (nuint)i);
+                var wide = Vector256.WidenLower(w.ToVector256Unsafe()) ;
+                (Vector256.ShiftLeft(wide.AsUInt32(), 16)).AsSingle().StoreUnsafe(ref pd, (nuint)i);
+            }
+        }
+        for (; i < src.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
+    }
+
+    private void DecodeFp8Row(int r, Span<float> dst)
+    {
+        byte* row = _data + (long)r * Cols;
+        float* scaleRow = _scales + (long)(r / _blockRows) * _scaleCols;
+        var table = Fp8E4M3.Table;
+        for (int b = 0, c0 = 0; c0 < Cols; b++, c0 += _blockCols)
+        {
+            float s = scaleRow[b];
+            int c1 = Math.Min(c0 + _blockCols, Cols);
+            for (int c = c0; c < c1; c++) dst[c] = table[row[c]] * s;
+        }
+    }
+}

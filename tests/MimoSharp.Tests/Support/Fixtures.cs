@@ -1,0 +1,49 @@
+using System.Text.Json;
+using MimoSharp.Checkpoints;
+
+namespace MimoSharp.Tests.Support;
+
+/// <summary>Locates ../shared/fixtures beside the repository (CI puts a read-only copy there).</summary>
+public static class Fixtures
+{
+    public static readonly string[] Names = ["tiny_bf16", "tiny_fp8", "tiny_f32"];
+
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MimoSharp.slnx"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("repository root (MimoSharp.slnx) not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public static string Root
+    {
+        get
+        {
+            string? env = Environment.GetEnvironmentVariable("MIMO_FIXTURES");
+            string path = env ?? Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "fixtures"));
+            if (!Directory.Exists(path))
+                throw new InvalidOperationException($"fixtures not found at {path}: place shared/ beside the repository or set MIMO_FIXTURES");
+            return path;
+        }
+    }
+
+    public static string Dir(string name) => Path.Combine(Root, name);
+
+    public static JsonElement Expected(string name) =>
+        JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Dir(name), "expected.json"))).RootElement;
+
+    public static SafetensorsFile ExpectedTensors(string name) => SafetensorsFile.Open(Path.Combine(Dir(name), "expected.safetensors"));
+
+    public static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+
+    public static double MaxAbsDiff(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
+    {
+        if (actual.Length != expected.Length) throw new ArgumentException($"length {actual.Length} != expected {expected.Length}");
+        double m = 0;
+        for (int i = 0; i < actual.Length; i++) m = Math.Max(m, Math.Abs(actual[i] - expected[i]));
+        return m;
+    }
+}
