@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 
@@ -127,11 +128,11 @@ public sealed class Tokenizer
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecial = false)
     {
-        var bytes = new ArrayBufferWriterOfBytes();
+        var bytes = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
         foreach (int id in ids)
         {
             if (skipSpecial && IsSpecial(id)) continue;
-            bytes.Append(TokenBytes(id));
+            bytes.Write(TokenBytes(id));
         }
         return Encoding.UTF8.GetString(bytes.WrittenSpan);
     }
@@ -200,21 +201,5 @@ public sealed class Tokenizer
             }
         }
         return sb.ToString();
-    }
-
-    private sealed class ArrayBufferWriterOfBytes
-    {
-        private byte[] _buffer = new byte[256];
-        private int _count;
-
-        public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _count);
-
-        public void Append(ReadOnlySpan<byte> bytes)
-        {
-            if (_count + bytes.Length > _buffer.Length)
-                Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _count + bytes.Length));
-            bytes.CopyTo(_buffer.AsSpan(_count));
-            _count += bytes.Length;
-        }
     }
 }
