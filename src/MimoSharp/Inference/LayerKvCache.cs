@@ -43,8 +43,13 @@ public sealed class LayerKvCache
         _values = new float[(long)_slots * valueWidth];
     }
 
+    private int _skippedBelow;
+
+    /// <summary>Positions below this were skipped by <see cref="SkipTo"/> and never written.</summary>
+    public int SkippedBelow => _skippedBelow;
+
     /// <summary>Oldest position still held.</summary>
-    public int FirstAvailable => Capacity is int c ? Math.Max(0, Count - c) : 0;
+    public int FirstAvailable => Capacity is int c ? Math.Max(_skippedBelow, Count - c) : 0;
 
     public ReadOnlySpan<float> Key(int position) => _keys.AsSpan(Slot(position) * KeyWidth, KeyWidth);
 
@@ -71,18 +76,36 @@ public sealed class LayerKvCache
     public void Truncate(int count)
     {
         if (count < 0 || count > Count) throw new ArgumentOutOfRangeException(nameof(count));
+        if (count < _skippedBelow) throw new InvalidOperationException($"positions before {_skippedBelow} were skipped and cannot be restored");
         if (Capacity is int c && Window > 0)
         {
-            // The next query at position `count` needs keys count-W+1 .. count-1 still in the ring.
-            int needed = Math.Max(0, count - Window + 1);
-            if (needed < FirstAvailable)
+            // The next query at position `count` needs keys count-W+1 .. count-1 still in the ring
+            // (skipped positions were never written, so they are not lost by rolling back).
+            int needed = Math.Max(_skippedBelow, count - Window + 1);
+            if (needed < Count - c)
                 throw new InvalidOperationException(
                     $"cannot roll back {Count - count} positions: the sliding-window cache holds only {c - Window} positions of look-ahead");
         }
         Count = count;
     }
 
-    public void Clear() => Count = 0;
+    public void Clear()
+    {
+        Count = 0;
+        _skippedBelow = 0;
+    }
+
+    /// <summary>
+    /// Moves a sliding-window cache forward to <paramref name="count"/> without writing the skipped positions,
+    /// which are older than any later query's window; a cache that fell behind resumes from recent states only.
+    /// </summary>
+    public void SkipTo(int count)
+    {
+        if (Window <= 0) throw new InvalidOperationException("only a sliding-window cache can skip positions");
+        if (count < Count) throw new ArgumentOutOfRangeException(nameof(count), "cannot skip backwards; use Truncate");
+        Count = count;
+        _skippedBelow = count;
+    }
 
     /// <summary>Bytes held by this cache's buffers.</summary>
     public long AllocatedBytes => ((long)_keys.Length + _values.Length) * sizeof(float);

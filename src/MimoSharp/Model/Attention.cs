@@ -112,7 +112,9 @@ public sealed class Attention
         {
             int i = job / heads, h = job % heads, kvh = h / rep;
             int t = seg.FirstRow + i, p = seg.StartPosition + i;
-            int first = Window > 0 ? Math.Max(0, p - Window + 1) : 0;
+            // Keys skipped by a cache that caught up late are never visible; only rows whose whole window is
+            // present are used by callers (see LayerKvCache.SkipTo).
+            int first = Window > 0 ? Math.Max(cache.SkippedBelow, p - Window + 1) : 0;
             var scores = ArrayPool<float>.Shared.Rent(maxKeys);
             try
             {

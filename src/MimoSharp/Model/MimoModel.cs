@@ -90,7 +90,7 @@ public sealed partial class MimoModel : IDisposable
     /// <summary>Fresh caches for one sequence; <paramref name="lookahead"/> extra ring slots let speculative steps roll back.</summary>
     public SequenceCaches CreateCaches(int lookahead = 0) => new(
         Layers.Select(l => l.Attention.CreateCache(lookahead)).ToArray(),
-        MtpLayers.Select(l => l.Attention.CreateCache(lookahead)).ToArray());
+        MtpLayers.Select(l => l.Attention.CreateCache(2 * lookahead + 2)).ToArray());
 
     public void Embed(ReadOnlySpan<int> tokens, Span<float> h)
     {

@@ -1,0 +1,14 @@
+namespace MimoSharp.Inference;
+
+/// <summary>What one generation call may do: how many tokens, how they are chosen, when to stop, how far to draft.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxTokens { get; init; } = 128;
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+
+    /// <summary>Token ids that end generation (emitted, then stop).</summary>
+    public IReadOnlyCollection<int> StopTokens { get; init; } = [];
+
+    /// <summary>MTP draft depth per step (0 = plain decoding); at most the checkpoint's MTP layer count.</summary>
+    public int Speculative { get; init; }
+}
