@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using MimoSharp.Cli.Commands;
+
+var root = new RootCommand("mimo — MiMo-V2-Flash inference, training and serving in .NET");
+root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+return root.Parse(args).Invoke();

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Text.Json;
+using MimoSharp.Checkpoints;
+using MimoSharp.Config;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary>Options and conventions every command shares: JSON alone on stdout, logs on stderr, clear errors.</summary>
+internal static class Cli
+{
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    public static Option<string> ModelOption() => new("--model", "-m")
+    {
+        Description = "model folder (config.json + safetensors)",
+        Required = true,
+    };
+
+    public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };
+
+    public static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "compute threads (default: all cores)",
+        DefaultValueFactory = _ => Environment.ProcessorCount,
+    };
+
+    public static int[] ParseTokens(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out ids[i]))
+                throw new ArgumentException($"--tokens: \"{parts[i]}\" is not an integer token id (expected e.g. 1,2,3)");
+        return ids;
+    }
+
+    public static void WriteJson(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>Runs a command body, turning expected failures into one clear line on stderr and exit code 1.</summary>
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is CheckpointException or MimoConfigException or ArgumentException or IOException
+                                       or InvalidOperationException or UnauthorizedAccessException)
+        {
+            string message = e is ArgumentException { ParamName: not null } ae
+                ? e.Message.Replace($" (Parameter '{ae.ParamName}')", "")
+                : e.Message;
+            Console.Error.WriteLine($"error: {message}");
+            return 1;
+        }
+    }
+}

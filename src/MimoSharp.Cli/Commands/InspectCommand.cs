@@ -1,0 +1,68 @@
+using System.CommandLine;
+using MimoSharp.Model;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary><c>mimo inspect</c>: what a checkpoint is before running it.</summary>
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = Cli.ModelOption();
+        var json = Cli.JsonOption();
+        var cmd = new Command("inspect", "config summary, parameter counts, dtypes and KV-cache cost of a checkpoint") { model, json };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            using var m = MimoModel.Load(r.GetValue(model)!);
+            var s = ModelSummary.Of(m);
+            var c = m.Config;
+            var report = new
+            {
+                model = r.GetValue(model),
+                files = m.Checkpoint.Files.Select(Path.GetFileName).ToArray(),
+                vocab_size = c.VocabSize,
+                hidden_size = c.HiddenSize,
+                layers = c.NumHiddenLayers,
+                global_layers = s.GlobalLayers,
+                sliding_window_layers = s.SlidingWindowLayers,
+                sliding_window = c.SlidingWindow,
+                moe_layers = s.MoeLayers,
+                experts = c.NRoutedExperts,
+                experts_per_token = c.NumExpertsPerTok,
+                mtp_layers = s.MtpLayers,
+                max_position_embeddings = c.MaxPositionEmbeddings,
+                parameters_total = s.TotalParameters,
+                parameters_main = s.MainParameters,
+                parameters_active_per_token = s.ActiveParametersPerToken,
+                parameters_mtp = s.MtpParameters,
+                parameters_by_dtype = s.ParametersByDType,
+                kv_cache_bytes_per_token = s.KvBytesPerToken,
+                kv_cache_sliding_window_bytes = s.SlidingWindowKvBytes,
+                kv_cache_bytes_256k = s.KvBytesFor(262144),
+            };
+            if (r.GetValue(json))
+            {
+                Cli.WriteJson(report);
+                return 0;
+            }
+            Console.WriteLine($"model        {report.model} ({string.Join(", ", report.files)})");
+            Console.WriteLine($"shape        vocab {c.VocabSize}, hidden {c.HiddenSize}, {c.NumHiddenLayers} layers ({s.GlobalLayers} global, {s.SlidingWindowLayers} sliding-window, window {c.SlidingWindow})");
+            Console.WriteLine($"attention    global {c.Global.NumHeads}q/{c.Global.NumKvHeads}kv heads, dims {c.Global.HeadDim}/{c.Global.VHeadDim}, theta {c.Global.RopeTheta:G}; SWA {c.Swa.NumHeads}q/{c.Swa.NumKvHeads}kv, dims {c.Swa.HeadDim}/{c.Swa.VHeadDim}, theta {c.Swa.RopeTheta:G}, sinks {c.Swa.HasSink}");
+            Console.WriteLine($"FFN          {s.MoeLayers} MoE layers: {c.NRoutedExperts} experts, top-{c.NumExpertsPerTok}, {c.NGroup} groups/{c.TopkGroup} kept; dense width {c.IntermediateSize}, expert width {c.MoeIntermediateSize}");
+            Console.WriteLine($"MTP layers   {s.MtpLayers}");
+            Console.WriteLine($"parameters   total {Human(s.TotalParameters)}, main {Human(s.MainParameters)}, active/token {Human(s.ActiveParametersPerToken)}, MTP {Human(s.MtpParameters)}");
+            Console.WriteLine($"dtypes       {string.Join(", ", s.ParametersByDType.Select(kv => $"{kv.Key} {Human(kv.Value)}"))}");
+            Console.WriteLine($"KV cache     {s.KvBytesPerToken:N0} B/token (global layers) + {s.SlidingWindowKvBytes:N0} B fixed (windows); 256k context: {s.KvBytesFor(262144) / (1024.0 * 1024 * 1024):F2} GiB");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static string Human(long n) => n switch
+    {
+        >= 1_000_000_000 => $"{n / 1e9:F2}B",
+        >= 1_000_000 => $"{n / 1e6:F2}M",
+        >= 1_000 => $"{n / 1e3:F1}K",
+        _ => n.ToString(),
+    };
+}

@@ -1,0 +1,71 @@
+using MimoSharp.Checkpoints;
+
+namespace MimoSharp.Model;
+
+/// <summary>Sizes a user asks about before running a checkpoint: parameters, active parameters, KV-cache cost.</summary>
+public sealed record ModelSummary
+{
+    public long TotalParameters { get; init; }
+    public long MainParameters { get; init; }
+    public long ActiveParametersPerToken { get; init; }
+    public long MtpParameters { get; init; }
+    public int MtpLayers { get; init; }
+    public int GlobalLayers { get; init; }
+    public int SlidingWindowLayers { get; init; }
+    public int MoeLayers { get; init; }
+    public IReadOnlyDictionary<string, long> ParametersByDType { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>KV-cache bytes each token of context adds (global layers; float32 cache).</summary>
+    public long KvBytesPerToken { get; init; }
+
+    /// <summary>Fixed KV-cache bytes of the sliding-window layers (window positions, independent of context).</summary>
+    public long SlidingWindowKvBytes { get; init; }
+
+    public long KvBytesFor(long contextTokens) => KvBytesPerToken * contextTokens + SlidingWindowKvBytes;
+
+    public static ModelSummary Of(MimoModel model)
+    {
+        var cfg = model.Config;
+        var ck = model.Checkpoint;
+        long total = 0, mtp = 0, expertParams = 0;
+        var byType = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var name in ck.TensorNames)
+        {
+            if (name.EndsWith("_scale_inv", StringComparison.Ordinal)) continue;
+            var t = ck.TryGet(name)!;
+            long count = t.ElementCount;
+            total += count;
+            byType[t.DType.ToString()] = byType.GetValueOrDefault(t.DType.ToString()) + count;
+            if (name.StartsWith("model.mtp.", StringComparison.Ordinal)) mtp += count;
+            else if (name.Contains(".mlp.experts.", StringComparison.Ordinal)) expertParams += count;
+        }
+        int moeLayers = cfg.IsMoeLayer.Count(x => x);
+        long perExpert = moeLayers > 0 && cfg.NRoutedExperts > 0 ? expertParams / moeLayers / cfg.NRoutedExperts : 0;
+        long main = total - mtp;
+        long inactive = (long)moeLayers * (cfg.NRoutedExperts - cfg.NumExpertsPerTok) * perExpert;
+        const int f32 = sizeof(float);
+        long kvGlobal = 0, kvSwa = 0;
+        foreach (var layer in model.Layers)
+        {
+            long perToken = (long)(layer.Attention.KeyWidth + layer.Attention.ValueWidth) * f32;
+            if (layer.IsSlidingWindow) kvSwa += perToken * layer.Attention.Window;
+            else kvGlobal += perToken;
+        }
+        foreach (var layer in model.MtpLayers)
+            kvSwa += (long)(layer.Attention.KeyWidth + layer.Attention.ValueWidth) * f32 * layer.Attention.Window;
+        return new ModelSummary
+        {
+            TotalParameters = total,
+            MainParameters = main,
+            ActiveParametersPerToken = main - inactive,
+            MtpParameters = mtp,
+            MtpLayers = model.MtpLayers.Count,
+            GlobalLayers = cfg.IsSlidingWindowLayer.Count(x => !x),
+            SlidingWindowLayers = cfg.IsSlidingWindowLayer.Count(x => x),
+            MoeLayers = moeLayers,
+            ParametersByDType = byType,
+            KvBytesPerToken = kvGlobal,
+            SlidingWindowKvBytes = kvSwa,
+        };
+    }
+}
