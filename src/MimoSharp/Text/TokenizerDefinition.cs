@@ -74,7 +74,7 @@ internal sealed class TokenizerDefinition
         }
 
         JsonElement merges = Required(model, "merges", source);
-        var mergeRank = new Dictionary<long, int>(merges.GetArrayLength());
+        var mergeRank = BytePairEncoder.CreateMergeDictionary(merges.GetArrayLength());
         var mergeResult = new int[merges.GetArrayLength()];
         int rank = 0;
         foreach (JsonElement merge in merges.EnumerateArray())
