@@ -41,8 +41,10 @@ public sealed class Attention
         if (shape.HasSink)
             _sinks = w.Vector(sinkName, shape.NumHeads);
         else if (w.Has(sinkName))
-            throw new MimoConfigException("config.json", window > 0 ? "add_swa_attention_sink_bias" : "add_full_attention_sink_bias",
-                $"tensor {sinkName} exists but config.json says this attention type has no sink bias");
+        {
+            string key = window > 0 ? "add_swa_attention_sink_bias" : "add_full_attention_sink_bias";
+            throw new MimoConfigException("config.json", key, $"tensor {sinkName} exists but {key} is false");
+        }
         _rope = new PartialRope(shape.HeadDim, cfg.RotaryDim(shape), shape.RopeTheta);
         _valueScale = (float)cfg.AttentionValueScale;
         _scoreScale = (float)(1.0 / Math.Sqrt(shape.HeadDim));
