@@ -1,0 +1,96 @@
+using System.Text.Json;
+using MimoSharp.Checkpoints;
+using MimoSharp.Tests.Support;
+
+namespace MimoSharp.Tests.Cli;
+
+public sealed class CliTests
+{
+    [Theory]
+    [InlineData("tiny_bf16")]
+    [InlineData("tiny_fp8")]
+    [InlineData("tiny_f32")]
+    public void LogitsCommandWritesTheFixtureTensors(string fixture)
+    {
+        var expected = Fixtures.Expected(fixture);
+        double tol = expected.GetProperty("tolerances").GetProperty("logits_max_abs").GetDouble();
+        int[] ids = Fixtures.Ints(expected.GetProperty("input_ids"));
+        string output = Path.Combine(Path.GetTempPath(), $"mimo-logits-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var r = MimoProcess.Run("logits", "--model", Fixtures.Dir(fixture), "--tokens", string.Join(',', ids), "--out", output);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var got = SafetensorsFile.Open(output);
+            using var want = Fixtures.ExpectedTensors(fixture);
+            int depths = expected.GetProperty("num_mtp_layers").GetInt32();
+            var names = new List<string> { "logits", "hidden_prenorm" };
+            for (int k = 0; k < depths; k++) names.Add($"mtp.{k}.logits");
+            foreach (var name in names)
+            {
+                Assert.Equal(DType.F32, got.Tensors[name].DType);
+                Assert.Equal(want.Tensors[name].Shape, got.Tensors[name].Shape);
+                Assert.InRange(Fixtures.MaxAbsDiff(got.Tensors[name].ToFloat32(), want.Tensors[name].ToFloat64()), 0, tol);
+            }
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+
+    [Fact]
+    public void GenerateJsonIsTheOnlyThingOnStdout()
+    {
+        var greedy = Fixtures.Expected("tiny_bf16").GetProperty("greedy");
+        var prompt = string.Join(',', Fixtures.Ints(greedy.GetProperty("prompt_ids")));
+        var r = MimoProcess.Run("generate", "--model", Fixtures.Dir("tiny_bf16"), "--tokens", prompt, "--max-tokens", "16", "--speculative", "2", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal(Fixtures.Ints(greedy.GetProperty("generated_ids")), Fixtures.Ints(root.GetProperty("generated_ids")));
+        Assert.True(root.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
+        Assert.True(root.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+        var spec = root.GetProperty("speculative");
+        Assert.Equal(2, spec.GetProperty("k").GetInt32());
+        Assert.Equal(2, spec.GetProperty("accepted_per_depth").GetArrayLength());
+        Assert.InRange(spec.GetProperty("acceptance_length").GetDouble(), 1.0, 3.0);
+    }
+
+    [Fact]
+    public void InspectReportsCountsAndKvCost()
+    {
+        var r = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8"), "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(3, root.GetProperty("mtp_layers").GetInt32());
+        long total = root.GetProperty("parameters_total").GetInt64();
+        long main = root.GetProperty("parameters_main").GetInt64();
+        long active = root.GetProperty("parameters_active_per_token").GetInt64();
+        Assert.Equal(total, main + root.GetProperty("parameters_mtp").GetInt64());
+        Assert.InRange(active, 1, main - 1);
+        // tiny_fp8: 2 global layers, 1 KV head, head dims 48 (K) + 32 (V), float32 cache.
+        Assert.Equal(2 * (48 + 32) * 4, root.GetProperty("kv_cache_bytes_per_token").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("outside the vocabulary", "generate", "--tokens", "1,2,100000")]
+    [InlineData("not an integer", "generate", "--tokens", "1,x")]
+    [InlineData("empty", "generate", "--tokens", "")]
+    [InlineData("--speculative 9", "generate", "--tokens", "1,2", "--speculative", "9")]
+    [InlineData("--top-p", "generate", "--tokens", "1,2", "--temperature", "1", "--top-p", "1.5")]
+    public void BadArgumentsGiveOneClearErrorLine(string expected, params string[] args)
+    {
+        var r = MimoProcess.Run([.. args, "--model", Fixtures.Dir("tiny_f32")]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(expected, r.Stderr);
+        Assert.Equal("", r.Stdout);
+    }
+
+    [Fact]
+    public void MissingModelFolderIsNamed()
+    {
+        var r = MimoProcess.Run("generate", "--model", "/nonexistent/model", "--tokens", "1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("/nonexistent/model", r.Stderr);
+    }
+}

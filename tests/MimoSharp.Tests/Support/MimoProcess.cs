@@ -1,0 +1,30 @@
+using System.Diagnostics;
+
+namespace MimoSharp.Tests.Support;
+
+/// <summary>Runs the built <c>mimo</c> command as a user would, capturing stdout and stderr separately.</summary>
+public static class MimoProcess
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mimo.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("mimo " + string.Join(' ', args) + " did not finish in 2 minutes");
+        }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
