@@ -20,7 +20,7 @@ internal static class BenchCommand
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = MimoModel.Load(r.GetValue(model)!);
+            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
             var rng = new Random(1234);
@@ -37,7 +37,7 @@ internal static class BenchCommand
             }
             var result = new
             {
-                model = r.GetValue(model),
+                model = Cli.ResolveModel(r.GetValue(model)),
                 threads = Tensors.MatMul.MaxThreads,
                 prompt_tokens = p,
                 generated_tokens = g,

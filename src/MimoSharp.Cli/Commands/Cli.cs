@@ -12,9 +12,32 @@ internal static class Cli
 
     public static Option<string> ModelOption() => new("--model", "-m")
     {
-        Description = "model folder (config.json + safetensors)",
-        Required = true,
+        Description = "model folder (config.json + safetensors); default: the repository's models/default",
     };
+
+    public const string DefaultModelFolder = "models/default";
+
+    /// <summary>The given folder, or models/default found from the working directory or above the executable.</summary>
+    public static string ResolveModel(string? given)
+    {
+        if (!string.IsNullOrEmpty(given)) return given;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, DefaultModelFolder);
+                if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
+            }
+        }
+        throw new ArgumentException($"--model was not given and no {DefaultModelFolder} folder was found from {Directory.GetCurrentDirectory()}");
+    }
+
+    /// <summary>The model folder's tokenizer.json, if it has one.</summary>
+    public static Text.Tokenizer? TryLoadTokenizer(string modelDir)
+    {
+        string path = Path.Combine(modelDir, "tokenizer.json");
+        return File.Exists(path) ? Text.Tokenizer.FromFile(path) : null;
+    }
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };
 

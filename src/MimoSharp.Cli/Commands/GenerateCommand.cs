@@ -1,35 +1,49 @@
 using System.CommandLine;
 using MimoSharp.Inference;
 using MimoSharp.Model;
+using MimoSharp.Text;
 
 namespace MimoSharp.Cli.Commands;
 
-/// <summary><c>mimo generate</c>: continue a prompt, streaming tokens as they are produced.</summary>
+/// <summary><c>mimo generate</c>: continue a prompt (text or token ids), streaming tokens as they are produced.</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
     {
         var model = Cli.ModelOption();
-        var tokens = new Option<string>("--tokens") { Description = "prompt as comma-separated token ids, e.g. 1,2,3", Required = true };
+        var text = new Argument<string?>("prompt") { Description = "prompt text (needs tokenizer.json in the model folder)", Arity = ArgumentArity.ZeroOrOne };
+        var promptOption = new Option<string?>("--prompt", "-p") { Description = "prompt text (same as the positional prompt)" };
+        var tokens = new Option<string?>("--tokens") { Description = "prompt as comma-separated token ids, e.g. 1,2,3" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate", DefaultValueFactory = _ => 64 };
         var stop = new Option<string?>("--stop-tokens") { Description = "comma-separated ids that end generation (default: the config's eos_token_id)" };
-        var speculative = new Option<int>("--speculative")
+        var speculative = new Option<int?>("--speculative")
         {
-            Description = "MTP draft depth per step (0 = plain decoding; at most the checkpoint's MTP layers)",
-            DefaultValueFactory = _ => 0,
+            Description = "MTP draft depth per step (0 = plain decoding; default: 0; at most the checkpoint's MTP layers)",
         };
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
         var sampling = new SamplingCliOptions();
-        var cmd = new Command("generate", "generate tokens from a prompt") { model, tokens, maxTokens, stop, speculative, threads, json };
+        var cmd = new Command("generate", "generate tokens from a prompt") { text, model, promptOption, tokens, maxTokens, stop, speculative, threads, json };
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = MimoModel.Load(r.GetValue(model)!);
-            var prompt = Cli.ParseTokens(r.GetValue(tokens)!);
+            string dir = Cli.ResolveModel(r.GetValue(model));
+            using var m = MimoModel.Load(dir);
+            var tokenizer = Cli.TryLoadTokenizer(dir);
+            string? promptText = r.GetValue(promptOption) ?? r.GetValue(text);
+            string? tokenText = r.GetValue(tokens);
+            int[] prompt;
+            if (tokenText is not null && promptText is not null)
+                throw new ArgumentException("give either a text prompt or --tokens, not both");
+            if (tokenText is not null) prompt = Cli.ParseTokens(tokenText);
+            else if (promptText is not null)
+                prompt = (tokenizer ?? throw new ArgumentException($"a text prompt needs {Path.Combine(dir, "tokenizer.json")}; use --tokens instead"))
+                    .Encode(promptText);
+            else throw new ArgumentException("no prompt: give prompt text or --tokens 1,2,3");
+
             if (r.GetValue(maxTokens) < 0) throw new ArgumentException($"--max-tokens must be ≥ 0, got {r.GetValue(maxTokens)}");
-            int k = r.GetValue(speculative);
+            int k = r.GetValue(speculative) ?? 0;
             if (k < 0 || k > m.MtpLayers.Count)
                 throw new ArgumentException($"--speculative {k} is out of range: this checkpoint has {m.MtpLayers.Count} MTP layers");
             var options = new GenerationOptions
@@ -41,15 +55,25 @@ internal static class GenerateCommand
             };
             var generator = new Generator(m, options);
             bool asJson = r.GetValue(json);
+            var decoder = tokenizer?.CreateStreamingDecoder();
             var generated = new List<int>();
+            var textOut = new System.Text.StringBuilder();
             foreach (int id in generator.Generate(prompt))
             {
                 generated.Add(id);
+                string piece = decoder is null ? (generated.Count == 1 ? $"{id}" : $" {id}") : decoder.Push(id);
+                textOut.Append(piece);
                 if (!asJson)
                 {
-                    Console.Out.Write(generated.Count == 1 ? $"{id}" : $" {id}");
+                    Console.Out.Write(piece);
                     Console.Out.Flush();
                 }
+            }
+            if (decoder is not null)
+            {
+                string tail = decoder.Flush();
+                textOut.Append(tail);
+                if (!asJson) Console.Out.Write(tail);
             }
             var st = generator.Stats;
             if (asJson)
@@ -58,6 +82,7 @@ internal static class GenerateCommand
                 {
                     prompt_ids = prompt,
                     generated_ids = generated,
+                    text = decoder is null ? null : textOut.ToString(),
                     prompt_tokens = st.PromptTokens,
                     generated_tokens = st.GeneratedTokens,
                     prefill_tokens_per_s = st.PrefillTokensPerSecond,

@@ -13,12 +13,12 @@ internal static class InspectCommand
         var cmd = new Command("inspect", "config summary, parameter counts, dtypes and KV-cache cost of a checkpoint") { model, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            using var m = MimoModel.Load(r.GetValue(model)!);
+            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
             var s = ModelSummary.Of(m);
             var c = m.Config;
             var report = new
             {
-                model = r.GetValue(model),
+                model = Cli.ResolveModel(r.GetValue(model)),
                 files = m.Checkpoint.Files.Select(Path.GetFileName).ToArray(),
                 vocab_size = c.VocabSize,
                 hidden_size = c.HiddenSize,

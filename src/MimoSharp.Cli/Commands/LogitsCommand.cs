@@ -18,7 +18,7 @@ internal static class LogitsCommand
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = MimoModel.Load(r.GetValue(model)!);
+            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
             var ids = Cli.ParseTokens(r.GetValue(tokens)!);
             Generator.ValidatePrompt(m, ids);
             var outs = TeacherForcing.Run(m, ids);

@@ -1,0 +1,84 @@
+using System.CommandLine;
+using MimoSharp.Inference;
+using MimoSharp.Model;
+using MimoSharp.Text;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary><c>mimo chat</c>: an interactive multi-turn conversation in the terminal, in MiMo's chat format.</summary>
+internal static class ChatCommand
+{
+    public static Command Create()
+    {
+        var model = Cli.ModelOption();
+        var system = new Option<string?>("--system") { Description = "system prompt (default: none)" };
+        var think = new Option<bool>("--think") { Description = "thinking mode: the model reasons inside <think>…</think> first" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens per reply", DefaultValueFactory = _ => 256 };
+        var speculative = new Option<int?>("--speculative") { Description = "MTP draft depth (default 0)" };
+        var threads = Cli.ThreadsOption();
+        var sampling = new SamplingCliOptions();
+        var cmd = new Command("chat", "chat with a model in the terminal (/exit or end of input quits, /reset clears history)")
+            { model, system, think, maxTokens, speculative, threads };
+        sampling.AddTo(cmd);
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
+            string dir = Cli.ResolveModel(r.GetValue(model));
+            using var m = MimoModel.Load(dir);
+            var tokenizer = Cli.TryLoadTokenizer(dir)
+                ?? throw new ArgumentException($"chat needs {Path.Combine(dir, "tokenizer.json")}");
+            var stops = new List<int>(m.Config.EosTokenIds);
+            foreach (var name in new[] { "<|im_end|>", "<|endoftext|>" })
+                if (tokenizer.TryGetId(name, out int id) && id < m.VocabSize) stops.Add(id);
+            var options = new GenerationOptions
+            {
+                MaxTokens = r.GetValue(maxTokens),
+                Sampling = sampling.Read(r),
+                StopTokens = stops,
+                Speculative = r.GetValue(speculative) ?? 0,
+            };
+            var history = new List<ChatMessage>();
+            if (r.GetValue(system) is string sys) history.Add(ChatMessage.System(sys));
+            bool thinking = r.GetValue(think);
+            bool interactive = !Console.IsInputRedirected;
+            while (true)
+            {
+                if (interactive) Console.Error.Write("> ");
+                string? line = Console.In.ReadLine();
+                if (line is null || line.Trim() == "/exit") break;
+                if (line.Trim() == "/reset")
+                {
+                    history.RemoveAll(x => x.Role != ChatRole.System);
+                    continue;
+                }
+                if (line.Length == 0) continue;
+                history.Add(ChatMessage.User(line));
+                var prompt = tokenizer.Encode(ChatTemplate.Render(history, tools: null, enableThinking: thinking, addGenerationPrompt: true));
+                var generator = new Generator(m, options);
+                var decoder = tokenizer.CreateStreamingDecoder(skipSpecial: true);
+                var parser = new ChatOutputParser(startInReasoning: thinking);
+                foreach (int id in generator.Generate(prompt))
+                {
+                    if (stops.Contains(id)) break;
+                    Show(parser.Push(decoder.Push(id)));
+                }
+                Show(parser.Push(decoder.Flush()));
+                Show(parser.Finish());
+                Console.Out.WriteLine();
+                history.Add(ChatMessage.Assistant(parser.Content, parser.ReasoningContent));
+                Console.Error.WriteLine($"[{generator.Stats.GeneratedTokens} tokens, {generator.Stats.DecodeTokensPerSecond:F1} tok/s]");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static void Show(ChatOutputDelta delta)
+    {
+        // Reasoning goes to stderr so stdout carries only the answer.
+        if (delta.Reasoning.Length > 0) Console.Error.Write(delta.Reasoning);
+        if (delta.Content.Length > 0) Console.Out.Write(delta.Content);
+        foreach (var call in delta.ToolCalls) Console.Out.Write($"[tool call {call.Name}({call.ArgumentsJson})]");
+        Console.Out.Flush();
+    }
+}
