@@ -1,0 +1,86 @@
+using MimoSharp.Config;
+using static TorchSharp.torch;
+
+namespace MimoSharp.Training.Model;
+
+/// <summary>
+/// Grouped-query attention of one layer type (spec §3): V scaled by attention_value_scale, partial RoPE on
+/// q and k, scores scaled by head_dim^-0.5, a causal mask that for sliding-window layers also hides keys
+/// W or more tokens back, and optional per-head sink logits that take softmax mass but carry no value.
+/// </summary>
+public sealed class Attention : nn.Module<Tensor, Tensor>
+{
+    private readonly AttentionShape _shape;
+    private readonly int _window;   // 0 = global (plain causal)
+    private readonly double _valueScale;
+    private readonly PartialRope _rope;
+    private readonly Linear _q, _k, _v, _o;
+
+    public Parameter? SinkBias { get; }
+
+    public Attention(MimoConfig config, AttentionShape shape, bool slidingWindow) : base(nameof(Attention))
+    {
+        _shape = shape;
+        _window = slidingWindow ? config.SlidingWindow : 0;
+        _valueScale = config.AttentionValueScale;
+        _rope = new PartialRope(config.RotaryDim(shape), shape.RopeTheta);
+        int h = config.HiddenSize;
+        _q = new Linear(h, shape.NumHeads * shape.HeadDim);
+        _k = new Linear(h, shape.NumKvHeads * shape.HeadDim);
+        _v = new Linear(h, shape.NumKvHeads * shape.VHeadDim);
+        _o = new Linear(shape.NumHeads * shape.VHeadDim, h);
+        register_module("q_proj", _q);
+        register_module("k_proj", _k);
+        register_module("v_proj", _v);
+        register_module("o_proj", _o);
+        if (shape.HasSink)
+        {
+            SinkBias = new Parameter(zeros(shape.NumHeads));
+            register_parameter("attention_sink_bias", SinkBias);
+        }
+    }
+
+    /// <summary>Additive mask [T, T]: 0 where key j is visible to query i (j ≤ i, and i − j &lt; W on SWA layers), −inf elsewhere.</summary>
+    public static Tensor Mask(int t, int window)
+    {
+        using var i = arange(t).unsqueeze(1);
+        using var j = arange(t).unsqueeze(0);
+        using var causal = j.le(i);
+        using var visible = window > 0 ? causal.logical_and((i - j).lt(window)) : causal.alias();
+        using var zero = zeros(t, t);
+        return zero.masked_fill(visible.logical_not(), float.NegativeInfinity);
+    }
+
+    /// <summary>x: [B, T, H] (already normed) → [B, T, H].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var s = _shape;
+        var q = _q.forward(x).view(b, t, s.NumHeads, s.HeadDim).transpose(1, 2);
+        var k = _k.forward(x).view(b, t, s.NumKvHeads, s.HeadDim).transpose(1, 2);
+        var v = _v.forward(x).view(b, t, s.NumKvHeads, s.VHeadDim).transpose(1, 2) * _valueScale;
+        q = _rope.Apply(q);
+        k = _rope.Apply(k);
+        int rep = s.QueriesPerKvHead;
+        if (rep > 1)
+        {
+            k = k.repeat_interleave(rep, 1);
+            v = v.repeat_interleave(rep, 1);
+        }
+        var scores = matmul(q, k.transpose(2, 3)) * Math.Pow(s.HeadDim, -0.5) + Mask((int)t, _window);   // [B, nq, T, T]
+        Tensor probs;
+        if (SinkBias is not null)
+        {
+            // The sink is one more logit per row, not scaled; softmax over keys + sink, then drop the sink's share.
+            var sink = SinkBias.view(1, s.NumHeads, 1, 1).expand(b, s.NumHeads, t, 1);
+            probs = cat([scores, sink], -1).softmax(-1).narrow(-1, 0, t);
+        }
+        else
+        {
+            probs = scores.softmax(-1);
+        }
+        var o = matmul(probs, v).transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim);
+        return _o.forward(o).MoveToOuterDisposeScope();
+    }
+}
