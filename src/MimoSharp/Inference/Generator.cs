@@ -15,19 +15,24 @@ public sealed class Generator
 {
     private readonly MimoModel _model;
     private readonly GenerationOptions _options;
+    private readonly Func<SequenceCaches, IDraftSource>? _draftSource;
 
     public GenerationStats Stats { get; private set; } = new();
 
-    public Generator(MimoModel model, GenerationOptions options)
+    public Generator(MimoModel model, GenerationOptions options) : this(model, options, null) { }
+
+    /// <param name="draftSource">Makes the draft source for a sequence; null = the checkpoint's MTP layers.</param>
+    public Generator(MimoModel model, GenerationOptions options, Func<SequenceCaches, IDraftSource>? draftSource)
     {
         options.Sampling.Validate();
         if (options.MaxTokens < 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"max tokens must be ≥ 0, got {options.MaxTokens}");
-        if (options.Speculative < 0 || options.Speculative > model.MtpLayers.Count)
+        if (options.Speculative < 0 || (draftSource is null && options.Speculative > model.MtpLayers.Count))
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"--speculative {options.Speculative} is out of range: this checkpoint has {model.MtpLayers.Count} MTP layers");
         _model = model;
         _options = options;
+        _draftSource = draftSource;
     }
 
     /// <summary>Checks a prompt before any work: non-empty, ids in the vocabulary, within the context length.</summary>
@@ -66,7 +71,7 @@ public sealed class Generator
 
         var sampler = new Sampler(_options.Sampling);
         var caches = _model.CreateCaches(lookahead: k);
-        var drafter = k > 0 ? new MtpDrafter(_model, caches, k) : null;
+        IDraftSource? drafter = k == 0 ? null : _draftSource?.Invoke(caches) ?? new MtpDrafter(_model, caches, k);
         var stop = new HashSet<int>(_options.StopTokens);
         var tokens = new List<int>(prompt);   // prompt, emitted tokens, then this step's drafts
         var logits = new float[(k + 1) * v];

@@ -8,7 +8,7 @@ namespace MimoSharp.Inference;
 /// entries whose token was a draft that has since been rejected, and catches up on accepted positions.
 /// Main hidden states are kept for the last window + look-ahead positions only.
 /// </summary>
-public sealed class MtpDrafter
+public sealed class MtpDrafter : IDraftSource
 {
     private readonly MimoModel _model;
     private readonly SequenceCaches _caches;

@@ -1,0 +1,171 @@
+using MimoSharp.Inference;
+using MimoSharp.Model;
+using MimoSharp.Tests.Support;
+
+namespace MimoSharp.Tests.Inference;
+
+/// <summary>
+/// Random fixture weights make the real MTP drafts almost always wrong, so these tests also drive the
+/// verify loop with drafts that are often right: the main model itself, optionally perturbed.
+/// </summary>
+public sealed class SpeculativeDecodingTests
+{
+    /// <summary>
+    /// Drafts with the main model (recomputed from scratch), its logits multiplied by <paramref name="sharpen"/>
+    /// (q more peaked than p) plus optional deterministic noise.
+    /// </summary>
+    private sealed class OracleDrafter(MimoModel model, int depths, float noise, float sharpen = 1f) : IDraftSource
+    {
+        public int Depths => depths;
+        public void ObserveHidden(int start, ReadOnlySpan<float> hidden, int count) { }
+        public void TruncateHidden(int count) { }
+
+        public void DraftLogits(int depth, int n, IReadOnlyList<int> tokens, Span<float> logits)
+        {
+            var seq = tokens.Take(n + depth + 1).ToArray();
+            var outs = TeacherForcing.Run(model, seq);
+            int v = model.VocabSize;
+            outs.Logits.AsSpan((seq.Length - 1) * v, v).CopyTo(logits);
+            for (int i = 0; i < v; i++) logits[i] *= sharpen;
+            if (noise == 0) return;
+            var rng = new Random(seq.Length * 7919 + seq[^1]);
+            for (int i = 0; i < v; i++) logits[i] += noise * (float)(rng.NextDouble() * 2 - 1);
+        }
+    }
+
+    public static TheoryData<string> All() => new(Fixtures.Names);
+
+    [Theory]
+    [MemberData(nameof(All))]
+    public void GreedyWithGoodDraftsEqualsPlainAndAcceptsThem(string fixture)
+    {
+        using var model = MimoModel.Load(Fixtures.Dir(fixture));
+        int[] prompt = [7, 3, 9, 4];
+        var plain = new Generator(model, new GenerationOptions { MaxTokens = 40 }).Generate(prompt).ToArray();
+        foreach (float noise in new[] { 0f, 2f })
+        {
+            for (int k = 1; k <= 3; k++)
+            {
+                var gen = new Generator(model, new GenerationOptions { MaxTokens = 40, Speculative = k }, _ => new OracleDrafter(model, k, noise));
+                Assert.Equal(plain, gen.Generate(prompt).ToArray());
+                if (noise == 0) Assert.True(gen.Stats.AcceptanceLength > k, $"perfect drafts must be accepted (got {gen.Stats.AcceptanceLength})");
+            }
+        }
+    }
+
+    [Fact]
+    public void StopTokenInsideAnAcceptedDraftAndMaxTokensMidDraft()
+    {
+        using var model = MimoModel.Load(Fixtures.Dir("tiny_bf16"));
+        int[] prompt = [7, 3, 9, 4];
+        var plain = new Generator(model, new GenerationOptions { MaxTokens = 30 }).Generate(prompt).ToArray();
+        int stopAt = Enumerable.Range(3, 20).First(i => Array.IndexOf(plain, plain[i]) == i);
+        for (int k = 1; k <= 3; k++)
+        {
+            var stopped = new Generator(model, new GenerationOptions { MaxTokens = 30, Speculative = k, StopTokens = [plain[stopAt]] },
+                _ => new OracleDrafter(model, k, 0)).Generate(prompt).ToArray();
+            Assert.Equal(plain[..(stopAt + 1)], stopped);
+            foreach (int max in new[] { 1, 2, 5, 7 })
+            {
+                var g = new Generator(model, new GenerationOptions { MaxTokens = max, Speculative = k }, _ => new OracleDrafter(model, k, 0));
+                Assert.Equal(plain[..max], g.Generate(prompt).ToArray());
+                Assert.Equal(max, g.Stats.GeneratedTokens);
+            }
+        }
+    }
+
+    [Fact]
+    public void PromptShorterThanTheWindowAndSingleTokenPrompt()
+    {
+        using var model = MimoModel.Load(Fixtures.Dir("tiny_fp8"));
+        foreach (int[] prompt in new[] { new[] { 5 }, new[] { 5, 6 } })
+        {
+            var plain = new Generator(model, new GenerationOptions { MaxTokens = 20 }).Generate(prompt).ToArray();
+            for (int k = 0; k <= model.MtpLayers.Count; k++)
+                Assert.Equal(plain, new Generator(model, new GenerationOptions { MaxTokens = 20, Speculative = k }).Generate(prompt).ToArray());
+        }
+    }
+
+    /// <summary>
+    /// Sampled speculative decoding must keep the target distribution. With top-k 3 the first three generated
+    /// tokens have at most 27 outcomes whose exact probabilities we compute from the main model; samples of
+    /// plain and speculative decoding are each tested against them with a chi-square goodness-of-fit test at
+    /// a false-failure rate of 1e-4 per check.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny_f32", "mtp")]
+    [InlineData("tiny_f32", "oracle")]
+    [InlineData("tiny_f32", "plain")]
+    public void SampledSpeculativeDecodingKeepsTheTargetDistribution(string fixture, string drafts)
+    {
+        using var model = MimoModel.Load(Fixtures.Dir(fixture));
+        int[] prompt = [11, 42, 7, 19, 3];
+        var sampling = new SamplingOptions { Temperature = 1.5f, TopK = 3 };
+        var exact = ExactJoint(model, prompt, sampling, 3);
+
+        const int samples = 1500;
+        var counts = new Dictionary<(int, int, int), int>();
+        for (int s = 0; s < samples; s++)
+        {
+            var opts = new GenerationOptions { MaxTokens = 3, Sampling = sampling with { Seed = (ulong)s + 1 } };
+            var gen = drafts switch
+            {
+                "plain" => new Generator(model, opts),
+                "mtp" => new Generator(model, opts with { Speculative = model.MtpLayers.Count }),
+                _ => new Generator(model, opts with { Speculative = 2 }, _ => new OracleDrafter(model, 2, noise: 0.3f, sharpen: 3f)),
+            };
+            var t = gen.Generate(prompt).ToArray();
+            var key = (t[0], t[1], t[2]);
+            Assert.True(exact.ContainsKey(key), $"sampled {key}, which has probability 0 under the target");
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+
+        // Pool outcomes with expected count < 5 into one cell, as the chi-square approximation needs.
+        double stat = 0, pooledE = 0, pooledO = 0;
+        int cells = 0;
+        foreach (var (key, p) in exact)
+        {
+            double e = p * samples, o = counts.GetValueOrDefault(key);
+            if (e < 5) { pooledE += e; pooledO += o; continue; }
+            stat += (o - e) * (o - e) / e;
+            cells++;
+        }
+        if (pooledE > 0) { stat += (pooledO - pooledE) * (pooledO - pooledE) / pooledE; cells++; }
+        int df = Math.Max(1, cells - 1);
+        const double z = 3.719; // upper 1e-4 normal quantile; Wilson–Hilferty approximation of the chi-square quantile
+        double critical = df * Math.Pow(1 - 2.0 / (9 * df) + z * Math.Sqrt(2.0 / (9 * df)), 3);
+        Assert.True(stat < critical, $"chi-square {stat:F1} ≥ critical {critical:F1} (df {df}): the {drafts} path does not sample the target distribution");
+    }
+
+    /// <summary>Exact probability of every length-<paramref name="depth"/> continuation under plain sampling.</summary>
+    private static Dictionary<(int, int, int), double> ExactJoint(MimoModel model, int[] prompt, SamplingOptions sampling, int depth)
+    {
+        var result = new Dictionary<(int, int, int), double>();
+        var sampler = new Sampler(sampling);
+        int v = model.VocabSize;
+
+        float[] Dist(int[] seq)
+        {
+            var outs = TeacherForcing.Run(model, seq);
+            var logits = outs.Logits.AsSpan((seq.Length - 1) * v, v).ToArray();
+            var p = new float[v];
+            sampler.Distribution(logits, seq, p);
+            return p;
+        }
+
+        var p1 = Dist(prompt);
+        for (int a = 0; a < v; a++)
+        {
+            if (p1[a] == 0) continue;
+            var p2 = Dist([.. prompt, a]);
+            for (int b = 0; b < v; b++)
+            {
+                if (p2[b] == 0) continue;
+                var p3 = Dist([.. prompt, a, b]);
+                for (int c = 0; c < v; c++)
+                    if (p3[c] > 0) result[(a, b, c)] = (double)p1[a] * p2[b] * p3[c];
+            }
+        }
+        return result;
+    }
+}
