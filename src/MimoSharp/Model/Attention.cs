@@ -110,7 +110,9 @@ public sealed class Attention
         int heads = Shape.NumHeads, hd = Shape.HeadDim, vd = Shape.VHeadDim, rep = Shape.QueriesPerKvHead;
         int kw = KeyWidth, vw = ValueWidth, qw = heads * hd, ow = heads * vd;
         int maxKeys = Window > 0 ? Window : seg.StartPosition + seg.Length;
-        Parallel.For(0, seg.Length * heads, new ParallelOptions { MaxDegreeOfParallelism = MatMul.MaxThreads }, job =>
+        int jobs = seg.Length * heads;
+        long work = (long)jobs * Math.Min(maxKeys, seg.StartPosition + seg.Length) * (hd + vd);
+        Action<int> body = job =>
         {
             int i = job / heads, h = job % heads, kvh = h / rep;
             int t = seg.FirstRow + i, p = seg.StartPosition + i;
@@ -147,7 +149,11 @@ public sealed class Attention
             {
                 ArrayPool<float>.Shared.Return(scores);
             }
-        });
+        };
+        if (work < 1 << 15)
+            for (int j = 0; j < jobs; j++) body(j);
+        else
+            ComputePool.For(jobs, body);
     }
 
     private static ReadOnlySpan<float> KeyAt(float[] k, LayerKvCache cache, BatchLayout.Segment seg, int position, int kw) =>

@@ -30,7 +30,7 @@ public sealed class MoeFeedForward : IFeedForward
 
     public long ActiveBytesPerToken => Router.Gate.StoredBytes + Router.TopK * _experts[0].ActiveBytesPerToken;
 
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
+    public unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
     {
         int h = _hidden, k = Router.TopK, e = Router.Experts;
         var pool = ArrayPool<float>.Shared;
@@ -44,30 +44,47 @@ public sealed class MoeFeedForward : IFeedForward
                 Router.Route(logits.AsSpan(t * e, e), chosen.AsSpan(t * k, k), weights.AsSpan(t * k, k));
                 OnRoute?.Invoke(t, chosen.AsSpan(t * k, k));
             }
-            y[..(n * h)].Clear();
-            // Experts in ascending id order: a row sums its experts' outputs in an order fixed by the row alone.
-            var rows = new List<(int Row, float Weight)>();
+            // Group rows by expert. Experts run in parallel, each into its own buffer; then every row sums its
+            // experts' outputs in ascending expert id, an order fixed by the row alone.
+            var rowsOf = new List<(int Row, float Weight)>[e];
+            var active = new List<int>();
             for (int ex = 0; ex < e; ex++)
             {
-                rows.Clear();
                 for (int t = 0; t < n; t++)
                     for (int j = 0; j < k; j++)
-                        if (chosen[t * k + j] == ex) rows.Add((t, weights[t * k + j]));
-                if (rows.Count == 0) continue;
-                int m = rows.Count;
-                float[] xin = pool.Rent(m * h), xout = pool.Rent(m * h);
-                try
+                        if (chosen[t * k + j] == ex) (rowsOf[ex] ??= []).Add((t, weights[t * k + j]));
+                if (rowsOf[ex] is not null) active.Add(ex);
+            }
+            var outputs = new float[active.Count][];
+            fixed (float* px = x)
+            {
+                nint input = (nint)px;
+                ComputePool.For(active.Count, a =>
                 {
-                    for (int i = 0; i < m; i++) x.Slice(rows[i].Row * h, h).CopyTo(xin.AsSpan(i * h, h));
-                    _experts[ex].Forward(xin, xout, m);
-                    for (int i = 0; i < m; i++)
-                        VectorMath.MultiplyAdd(xout.AsSpan(i * h, h), rows[i].Weight, y.Slice(rows[i].Row * h, h));
-                }
-                finally
-                {
-                    pool.Return(xin);
-                    pool.Return(xout);
-                }
+                    int ex = active[a];
+                    var rows = rowsOf[ex];
+                    int m = rows.Count;
+                    float[] xin = pool.Rent(m * h);
+                    var xout = pool.Rent(m * h);
+                    try
+                    {
+                        for (int i = 0; i < m; i++) new ReadOnlySpan<float>((float*)input + (long)rows[i].Row * h, h).CopyTo(xin.AsSpan(i * h, h));
+                        _experts[ex].Forward(xin, xout, m);
+                    }
+                    finally
+                    {
+                        pool.Return(xin);
+                    }
+                    outputs[a] = xout;
+                });
+            }
+            y[..(n * h)].Clear();
+            for (int a = 0; a < active.Count; a++)
+            {
+                var rows = rowsOf[active[a]];
+                for (int i = 0; i < rows.Count; i++)
+                    VectorMath.MultiplyAdd(outputs[a].AsSpan(i * h, h), rows[i].Weight, y.Slice(rows[i].Row * h, h));
+                pool.Return(outputs[a]);
             }
         }
         finally

@@ -1,16 +1,25 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using MimoSharp.Checkpoints;
 
 namespace MimoSharp.Tensors;
 
 /// <summary>
-/// y[t, r] = W[r, :] · x[t, :] for n input rows. Each output element is one <see cref="VectorMath.Dot"/>
-/// of a decoded weight row with an input row, so the result for a row never depends on n or on
-/// how rows are split across threads. A weight row is decoded once and reused for every input row.
+/// y[t, r] = W[r, :] · x[t, :] for n input rows. Each output element is one dot product of a decoded
+/// weight row with an input row in one fixed order (<see cref="VectorMath.Dot"/>, or a fused kernel with the
+/// very same order), so the result for a row never depends on n or on how rows are split across threads.
 /// </summary>
 public static class MatMul
 {
     /// <summary>Threads the kernels may use; defaults to every core.</summary>
-    public static int MaxThreads { get; set; } = Environment.ProcessorCount;
+    public static int MaxThreads
+    {
+        get => ComputePool.Threads;
+        set => ComputePool.Threads = value;
+    }
+
+    /// <summary>Below this many multiply-adds a matrix product runs on the calling thread alone.</summary>
+    private const long ParallelThreshold = 1 << 16;
 
     public static unsafe void Compute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
@@ -21,31 +30,37 @@ public static class MatMul
         {
             nint xa = (nint)px, ya = (nint)py;
             int rows = w.Rows;
-            int threads = Math.Max(1, Math.Min(MaxThreads, (int)Math.Min(rows, 1 + (long)rows * w.Cols * n / 32768)));
+            long work = (long)rows * w.Cols * n;
+            int threads = work < ParallelThreshold ? 1 : MaxThreads;
             if (threads == 1)
             {
                 RowRange(w, xa, ya, n, 0, rows);
                 return;
             }
-            int chunks = threads * 4;
+            // Blocks of rows, several per thread so uneven progress evens out.
+            int chunks = Math.Min(rows, threads * 8);
             int per = (rows + chunks - 1) / chunks;
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
-            {
-                int r0 = c * per, r1 = Math.Min(rows, r0 + per);
-                if (r0 < r1) RowRange(w, xa, ya, n, r0, r1);
-            });
+            chunks = (rows + per - 1) / per;
+            ComputePool.For(chunks, c => RowRange(w, xa, ya, n, c * per, Math.Min(rows, (c + 1) * per)));
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void RowRange(WeightMatrix w, nint xa, nint ya, int n, int r0, int r1)
     {
         int cols = w.Cols, rows = w.Rows;
-        float[]? rented = w.DType == Checkpoints.DType.F32 ? null : ArrayPool<float>.Shared.Rent(cols);
+        var x = new ReadOnlySpan<float>((float*)xa, n * cols);
+        float* y = (float*)ya;
+        if (n == 1 && w.DType == DType.BF16)
+        {
+            // Decode: convert and multiply in one pass over the weights.
+            for (int r = r0; r < r1; r++) y[r] = VectorMath.DotBf16(w.Bf16Row(r), x);
+            return;
+        }
+        float[]? rented = w.DType == DType.F32 ? null : ArrayPool<float>.Shared.Rent(cols);
         try
         {
             var scratch = rented is null ? Span<float>.Empty : rented.AsSpan(0, cols);
-            var x = new ReadOnlySpan<float>((float*)xa, n * cols);
-            float* y = (float*)ya;
             for (int r = r0; r < r1; r++)
             {
                 var row = w.Row(r, scratch);

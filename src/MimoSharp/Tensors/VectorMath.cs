@@ -11,6 +11,7 @@ namespace MimoSharp.Tensors;
 /// </summary>
 public static class VectorMath
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) throw new ArgumentException("Dot: length mismatch");
@@ -43,7 +44,52 @@ public static class VectorMath
         return sum;
     }
 
+    /// <summary>
+    /// Dot product of a bfloat16 row with float32 values. Same lanes, accumulators and order as
+    /// <see cref="Dot"/> on the decoded row (bf16 → f32 is exact), so both give bit-identical results.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float DotBf16(ReadOnlySpan<ushort> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("DotBf16: length mismatch");
+        ref ushort pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        int n = a.Length, i = 0;
+        float sum;
+        if (Vector256.IsHardwareAccelerated && n >= 32)
+        {
+            var s0 = Vector256<float>.Zero;
+            var s1 = Vector256<float>.Zero;
+            var s2 = Vector256<float>.Zero;
+            var s3 = Vector256<float>.Zero;
+            for (; i <= n - 32; i += 32)
+            {
+                var w01 = Vector256.LoadUnsafe(ref pa, (nuint)i);
+                var w23 = Vector256.LoadUnsafe(ref pa, (nuint)(i + 16));
+                var (w0, w1) = Vector256.Widen(w01);
+                var (w2, w3) = Vector256.Widen(w23);
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w0, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
+                s1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w1, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 8)), s1);
+                s2 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w2, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 16)), s2);
+                s3 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w3, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 24)), s3);
+            }
+            for (; i <= n - 8; i += 8)
+            {
+                var w = Vector256.WidenLower(Vector128.LoadUnsafe(ref pa, (nuint)i).ToVector256Unsafe());
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
+            }
+            sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        }
+        else
+        {
+            sum = 0f;
+        }
+        for (; i < n; i++) sum = MathF.FusedMultiplyAdd(BitConverter.Int32BitsToSingle(Unsafe.Add(ref pa, i) << 16), Unsafe.Add(ref pb, i), sum);
+        return sum;
+    }
+
     /// <summary>y += a * x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyAdd(ReadOnlySpan<float> x, float a, Span<float> y)
     {
         if (x.Length != y.Length) throw new ArgumentException("MultiplyAdd: length mismatch");
@@ -63,6 +109,7 @@ public static class VectorMath
     /// <summary>y += x.</summary>
     public static void Add(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitivesAdd(x, y);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TensorPrimitivesAdd(ReadOnlySpan<float> x, Span<float> y)
     {
         if (x.Length != y.Length) throw new ArgumentException("Add: length mismatch");
@@ -77,6 +124,7 @@ public static class VectorMath
         for (; i < x.Length; i++) y[i] += x[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scale(Span<float> x, float a)
     {
         int i = 0;
@@ -91,6 +139,7 @@ public static class VectorMath
     }
 
     /// <summary>RMSNorm: y = x / sqrt(mean(x²) + eps) * weight (no 1+ offset).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {
         float ms = Dot(x, x) / x.Length;
@@ -109,6 +158,7 @@ public static class VectorMath
     }
 
     /// <summary>gate = silu(gate) * up, in place on gate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
@@ -126,6 +176,7 @@ public static class VectorMath
     }
 
     /// <summary>Index of the largest value; the lowest index wins ties (greedy decoding's rule).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ArgMax(ReadOnlySpan<float> x)
     {
         int best = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MimoSharp.Checkpoints;
@@ -71,6 +72,14 @@ public sealed unsafe class WeightMatrix
     public static WeightMatrix FromPinned(string name, float* data, int rows, int cols) =>
         new(name, rows, cols, DType.F32, (byte*)data, null, 0, 0, 0, (long)rows * cols * 4);
 
+    /// <summary>Row r of a BF16 matrix, undecoded.</summary>
+    public ReadOnlySpan<ushort> Bf16Row(int r)
+    {
+        if (DType != DType.BF16) throw new InvalidOperationException($"{Name} is {DType}, not BF16");
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
+        return new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols);
+    }
+
     /// <summary>Row r as float32: a view for F32 weights, otherwise decoded into <paramref name="scratch"/>.</summary>
     public ReadOnlySpan<float> Row(int r, Span<float> scratch)
     {
@@ -92,6 +101,7 @@ public sealed unsafe class WeightMatrix
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DecodeBf16(ReadOnlySpan<ushort> src, Span<float> dst)
     {
         int i = 0;
@@ -109,6 +119,7 @@ public sealed unsafe class WeightMatrix
         for (; i < src.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DecodeFp8Row(int r, Span<float> dst)
     {
         byte* row = _data + (long)r * Cols;

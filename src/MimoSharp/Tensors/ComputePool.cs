@@ -1,0 +1,145 @@
+namespace MimoSharp.Tensors;
+
+/// <summary>
+/// A small pool of persistent worker threads for the kernels. Decoding issues hundreds of short parallel
+/// loops per token; waking workers through the thread pool costs more than many of those loops take, so
+/// workers spin briefly for the next loop before they sleep. The calling thread always takes part.
+/// </summary>
+public static class ComputePool
+{
+    private static readonly object s_gate = new();
+    private static Worker[] s_workers = [];
+    private static int s_threads = Environment.ProcessorCount;
+
+    private static Loop? s_current;
+
+    [ThreadStatic]
+    private static bool t_insideLoop;
+    private static long s_generation;
+
+    /// <summary>Threads a parallel loop may use, the caller included.</summary>
+    public static int Threads
+    {
+        get => s_threads;
+        set => s_threads = Math.Max(1, value);
+    }
+
+    /// <summary>Runs body(0..jobs-1) on up to <see cref="Threads"/> threads and returns when all are done.</summary>
+    public static void For(int jobs, Action<int> body)
+    {
+        if (jobs <= 0) return;
+        int threads = Math.Min(s_threads, jobs);
+        // A loop started from inside another loop's body runs inline: the workers are already busy.
+        if (threads == 1 || t_insideLoop)
+        {
+            for (int i = 0; i < jobs; i++) body(i);
+            return;
+        }
+        lock (s_gate)
+        {
+            EnsureWorkers(threads - 1);
+            var loop = new Loop(body, jobs);
+            Volatile.Write(ref s_current, loop);
+            long generation = Interlocked.Increment(ref s_generation);
+            for (int w = 0; w < threads - 1; w++) s_workers[w].Wake(generation);
+            loop.Drain();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref loop.Pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
+            if (loop.Error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(loop.Error);
+        }
+    }
+
+    /// <summary>One parallel loop; workers that arrive late find no jobs left and touch nothing.</summary>
+    private sealed class Loop(Action<int> body, int count)
+    {
+        private readonly int _jobs = count;
+        public int Next;
+        public int Pending = count;
+        public Exception? Error;
+
+        public void Drain()
+        {
+            bool outer = t_insideLoop;
+            t_insideLoop = true;
+            try
+            {
+                DrainJobs();
+            }
+            finally
+            {
+                t_insideLoop = outer;
+            }
+        }
+
+        private void DrainJobs()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref Next) - 1) < _jobs)
+            {
+                try
+                {
+                    body(i);
+                }
+                catch (Exception e)
+                {
+                    Error ??= e;
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref Pending);
+                }
+            }
+        }
+    }
+
+    private static void EnsureWorkers(int count)
+    {
+        if (s_workers.Length >= count) return;
+        var workers = new Worker[count];
+        Array.Copy(s_workers, workers, s_workers.Length);
+        for (int i = s_workers.Length; i < count; i++) workers[i] = new Worker(i);
+        s_workers = workers;
+    }
+
+    private sealed class Worker
+    {
+        private readonly ManualResetEventSlim _signal = new(false, spinCount: 0);
+        private long _seen;
+        private long _wanted;
+
+        public Worker(int index)
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = $"mimo-compute-{index}" };
+            thread.Start();
+        }
+
+        public void Wake(long generation)
+        {
+            Volatile.Write(ref _wanted, generation);
+            _signal.Set();
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                // Spin for a short while: the next loop of the same token usually follows within microseconds.
+                var spin = new SpinWait();
+                long start = Environment.TickCount64;
+                while (Volatile.Read(ref _wanted) == _seen)
+                {
+                    if (Environment.TickCount64 - start > 2)
+                    {
+                        _signal.Wait();
+                        _signal.Reset();
+                        start = Environment.TickCount64;
+                        continue;
+                    }
+                    spin.SpinOnce(sleep1Threshold: -1);
+                }
+                _seen = Volatile.Read(ref _wanted);
+                Volatile.Read(ref s_current)?.Drain();
+            }
+        }
+    }
+}
