@@ -1,0 +1,218 @@
+using MimoSharp.Model;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Inference;
+
+/// <summary>Why a sequence stopped.</summary>
+public enum FinishReason
+{
+    /// <summary>A stop token was generated.</summary>
+    Stop,
+
+    /// <summary>The token budget (max tokens or the context length) ran out.</summary>
+    Length,
+
+    /// <summary>The caller cancelled it.</summary>
+    Cancelled,
+}
+
+/// <summary>
+/// One sequence being generated: its caches, sampler, drafts and counters. A step has two halves around
+/// the main model's forward pass, which <see cref="BatchDecoder"/> shares among sequences: <see cref="PrepareStep"/>
+/// (drafting; the rows to run) and <see cref="CompleteStep"/> (verification, sampling, emission). The first
+/// step is the prefill of the whole prompt; each later step runs the pending token plus K MTP drafts, keeps
+/// the longest accepted prefix (greedy: the main model's argmax; sampling: the speculative-sampling rule) and
+/// samples one more token. With K = 0 this is plain decoding; with greedy sampling every K gives the same tokens.
+/// </summary>
+public sealed class DecodeSequence
+{
+    private readonly MimoModel _model;
+    private readonly Sampler _sampler;
+    private readonly IDraftSource? _drafter;
+    private readonly HashSet<int> _stop;
+    private readonly List<int> _tokens;     // prompt, emitted tokens, then this step's drafts
+    private readonly List<int> _generated = [];
+    private readonly List<int> _lastEmitted = [];
+    private readonly float[] _probs, _draftProbs, _scratch;
+    private readonly int _k, _maxPos;
+    private int _n;                          // positions in the main cache; _tokens[_n] is the pending token
+    private int _drafts;                     // drafts proposed in the current step
+    private bool _prefilled;
+
+    public GenerationOptions Options { get; }
+    public GenerationStats Stats { get; }
+    public IReadOnlyList<int> Prompt { get; }
+    public IReadOnlyList<int> Generated => _generated;
+
+    /// <summary>Tokens the last step emitted, in order.</summary>
+    public IReadOnlyList<int> LastEmitted => _lastEmitted;
+
+    public bool IsFinished => FinishReason is not null;
+    public FinishReason? FinishReason { get; private set; }
+    public SequenceCaches Caches { get; }
+
+    public DecodeSequence(MimoModel model, IReadOnlyList<int> prompt, GenerationOptions options,
+        Func<SequenceCaches, IDraftSource>? draftSource = null)
+    {
+        options.Sampling.Validate();
+        if (options.MaxTokens < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), $"max tokens must be ≥ 0, got {options.MaxTokens}");
+        if (options.Speculative < 0 || (draftSource is null && options.Speculative > model.MtpLayers.Count))
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"--speculative {options.Speculative} is out of range: this checkpoint has {model.MtpLayers.Count} MTP layers");
+        ValidatePrompt(model, prompt);
+        _model = model;
+        Options = options;
+        Prompt = prompt.ToArray();
+        _k = options.Speculative;
+        _maxPos = model.Config.MaxPositionEmbeddings;
+        _sampler = new Sampler(options.Sampling);
+        Caches = model.CreateCaches(lookahead: _k);
+        _drafter = _k == 0 ? null : draftSource?.Invoke(Caches) ?? new MtpDrafter(model, Caches, _k);
+        _stop = new HashSet<int>(options.StopTokens);
+        _tokens = new List<int>(prompt);
+        int v = model.VocabSize;
+        _probs = new float[v];
+        _draftProbs = new float[Math.Max(_k, 1) * v];
+        _scratch = new float[v];
+        Stats = new GenerationStats
+        {
+            PromptTokens = prompt.Count,
+            DraftDepth = _k,
+            DraftsProposed = new long[_k],
+            DraftsAccepted = new long[_k],
+            AcceptedHistogram = new long[_k + 1],
+        };
+        if (options.MaxTokens == 0) FinishReason = Inference.FinishReason.Length;
+    }
+
+    /// <summary>Checks a prompt before any work: non-empty, ids in the vocabulary, within the context length.</summary>
+    public static void ValidatePrompt(MimoModel model, IReadOnlyList<int> prompt)
+    {
+        if (prompt.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token", nameof(prompt));
+        for (int i = 0; i < prompt.Count; i++)
+            if ((uint)prompt[i] >= (uint)model.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(prompt),
+                    $"prompt token {i} has id {prompt[i]}, outside the vocabulary 0..{model.VocabSize - 1}");
+        if (prompt.Count > model.Config.MaxPositionEmbeddings)
+            throw new ArgumentException(
+                $"the prompt has {prompt.Count} tokens, more than max_position_embeddings ({model.Config.MaxPositionEmbeddings})", nameof(prompt));
+    }
+
+    public void Cancel()
+    {
+        FinishReason ??= Inference.FinishReason.Cancelled;
+    }
+
+    internal bool IsPrefill => !_prefilled;
+
+    /// <summary>First half of a step: drafts (decode steps) and the rows the main model must run.</summary>
+    internal int[] PrepareStep(out int startPosition)
+    {
+        _lastEmitted.Clear();
+        if (!_prefilled)
+        {
+            startPosition = 0;
+            return _tokens.ToArray();
+        }
+        int v = _model.VocabSize;
+        _drafts = Math.Max(0, Math.Min(_k, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
+        for (int d = 0; d < _drafts; d++)
+        {
+            var q = _draftProbs.AsSpan(d * v, v);
+            _drafter!.DraftLogits(d, _n, _tokens, _scratch);
+            _sampler.Distribution(_scratch, _tokens, q);
+            int draft = Options.Sampling.IsGreedy ? VectorMath.ArgMax(q) : _sampler.Draw(q);
+            _tokens.Add(draft);
+            Stats.DraftsProposed[d]++;
+        }
+        startPosition = _n;
+        return _tokens.GetRange(_n, _drafts + 1).ToArray();
+    }
+
+    /// <summary>Rows of this step whose logits <see cref="CompleteStep"/> needs (the prefill needs only its last).</summary>
+    internal int LogitRows => _prefilled ? _drafts + 1 : 1;
+
+    /// <summary>Second half of a step: hidden states of every row run, logits of the last <see cref="LogitRows"/> rows.</summary>
+    internal void CompleteStep(ReadOnlySpan<float> hidden, ReadOnlySpan<float> logits, double seconds)
+    {
+        int v = _model.VocabSize;
+        var scratchLogits = new float[v];
+        if (!_prefilled)
+        {
+            _prefilled = true;
+            _n = Prompt.Count;
+            _drafter?.ObserveHidden(0, hidden, _n);
+            logits[..v].CopyTo(scratchLogits);
+            int first = _sampler.Sample(scratchLogits, _tokens, _scratch);
+            Stats.PrefillSeconds += seconds;
+            _tokens.Add(first);
+            Emit(first);
+            return;
+        }
+
+        int accepted = 0, next = -1;
+        var history = new HistoryView(_tokens);
+        for (int i = 0; i <= _drafts; i++)
+        {
+            history.Count = _n + i + 1;
+            logits.Slice(i * v, v).CopyTo(scratchLogits);
+            _sampler.Distribution(scratchLogits, history, _probs);
+            var p = _probs.AsSpan();
+            if (i == _drafts)
+            {
+                next = Options.Sampling.IsGreedy ? VectorMath.ArgMax(p) : _sampler.Draw(p);
+                break;
+            }
+            int draft = _tokens[_n + i + 1];
+            var q = _draftProbs.AsSpan(i * v, v);
+            if (Options.Sampling.IsGreedy ? draft == VectorMath.ArgMax(p) : _sampler.NextUniform() * q[draft] < p[draft])
+            {
+                accepted++;
+                Stats.DraftsAccepted[i]++;
+                continue;
+            }
+            if (Options.Sampling.IsGreedy)
+            {
+                next = VectorMath.ArgMax(p);
+            }
+            else
+            {
+                // Rejected: draw from the normalised residual max(0, p − q).
+                for (int j = 0; j < v; j++) _scratch[j] = Math.Max(0f, p[j] - q[j]);
+                Sampler.Normalize(_scratch);
+                next = _sampler.Draw(_scratch);
+            }
+            break;
+        }
+
+        Caches.TruncateMain(_n + accepted + 1);
+        _drafter?.TruncateHidden(_n);
+        _drafter?.ObserveHidden(_n, hidden, accepted + 1);
+        _tokens.RemoveRange(_n + 1 + accepted, _tokens.Count - (_n + 1 + accepted));
+        _n += accepted + 1;
+        _tokens.Add(next);
+        Stats.DecodeSteps++;
+        Stats.AcceptedHistogram[accepted]++;
+        Stats.DecodeSeconds += seconds;
+        for (int i = _n - accepted; i <= _n && !IsFinished; i++) Emit(_tokens[i]);
+    }
+
+    private void Emit(int id)
+    {
+        _generated.Add(id);
+        _lastEmitted.Add(id);
+        Stats.GeneratedTokens = _generated.Count;
+        if (_stop.Contains(id)) FinishReason = Inference.FinishReason.Stop;
+        else if (_generated.Count >= Options.MaxTokens || _n + 1 >= _maxPos) FinishReason = Inference.FinishReason.Length;
+    }
+
+    /// <summary>The first <see cref="Count"/> tokens of a list, without copying (the penalty's history).</summary>
+    private sealed class HistoryView(List<int> tokens) : IReadOnlyList<int>
+    {
+        public int Count { get; set; } = tokens.Count;
+        public int this[int index] => index < Count ? tokens[index] : throw new ArgumentOutOfRangeException(nameof(index));
+        public IEnumerator<int> GetEnumerator() { for (int i = 0; i < Count; i++) yield return tokens[i]; }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}
