@@ -5,7 +5,11 @@ using MimoSharp.Model;
 
 namespace MimoSharp.Cli.Commands;
 
-/// <summary><c>mimo bench</c>: prefill and decode speed from token ids alone, with and without MTP drafting.</summary>
+/// <summary>
+/// <c>mimo bench</c>: prefill and decode speed from token ids alone. Plain decoding, every fixed draft
+/// depth and the adaptive policy run alternately in one process, so a noisy machine affects them alike;
+/// medians are reported.
+/// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
@@ -14,58 +18,82 @@ internal static class BenchCommand
         var promptLen = new Option<int>("--prompt") { Description = "prompt tokens", DefaultValueFactory = _ => 64 };
         var gen = new Option<int>("--gen") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var reps = new Option<int>("--repeat") { Description = "alternating repetitions; medians are reported", DefaultValueFactory = _ => 3 };
+        var text = new Option<string?>("--text") { Description = "prompt text instead of random ids (needs tokenizer.json); a real prompt shows real acceptance" };
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain and speculative, alternating)") { model, promptLen, gen, reps, threads, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, promptLen, gen, reps, text, threads, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
+            string dir = Cli.ResolveModel(r.GetValue(model));
+            using var m = MimoModel.Load(dir);
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
-            var rng = new Random(1234);
-            var prompt = Enumerable.Range(0, p).Select(_ => rng.Next(m.VocabSize)).ToArray();
-            int k = m.MtpLayers.Count;
-            var plain = new List<GenerationStats>();
-            var spec = new List<GenerationStats>();
+            int[] prompt;
+            if (r.GetValue(text) is string t)
+            {
+                prompt = (Cli.TryLoadTokenizer(dir) ?? throw new ArgumentException($"--text needs {Path.Combine(dir, "tokenizer.json")}")).Encode(t);
+            }
+            else
+            {
+                var rng = new Random(1234);
+                prompt = Enumerable.Range(0, p).Select(_ => rng.Next(m.VocabSize)).ToArray();
+            }
+            int kMax = m.MtpLayers.Count;
+            var configs = new List<(string Name, GenerationOptions Options)> { ("plain", new GenerationOptions { MaxTokens = g }) };
+            for (int k = 1; k <= kMax; k++) configs.Add(($"K={k}", new GenerationOptions { MaxTokens = g, Speculative = k }));
+            if (kMax > 0) configs.Add(("adaptive", new GenerationOptions { MaxTokens = g, Speculative = kMax, AdaptiveSpeculation = true }));
+            var runs = configs.Select(_ => new List<GenerationStats>()).ToArray();
             for (int i = 0; i < n; i++)
             {
-                plain.Add(Run(m, prompt, g, 0));
-                if (k > 0) spec.Add(Run(m, prompt, g, k));
-                Console.Error.WriteLine($"[{i + 1}/{n}] plain {plain[^1].DecodeTokensPerSecond:F1} tok/s"
-                    + (k > 0 ? $", speculative K={k} {spec[^1].DecodeTokensPerSecond:F1} tok/s (acceptance length {spec[^1].AcceptanceLength:F2})" : ""));
+                for (int c = 0; c < configs.Count; c++)
+                {
+                    var gen1 = new Generator(m, configs[c].Options);
+                    foreach (var _ in gen1.Generate(prompt)) { }
+                    runs[c].Add(gen1.Stats);
+                }
+                Console.Error.WriteLine($"[{i + 1}/{n}] " + string.Join(", ", configs.Select((c, j) => $"{c.Name} {runs[j][^1].DecodeTokensPerSecond:F1} tok/s")));
             }
+            double Med(int c, Func<GenerationStats, double> f) => Median(runs[c].Select(f));
+            double plainRate = Med(0, s => s.DecodeTokensPerSecond);
+            var perDepth = Enumerable.Range(1, kMax).Select(k => new
+            {
+                k,
+                decode_tokens_per_s = Med(k, s => s.DecodeTokensPerSecond),
+                acceptance_length = Med(k, s => s.AcceptanceLength),
+                accepted_per_depth = runs[k][^1].AcceptedPerDepth,
+                speedup = Med(k, s => s.DecodeTokensPerSecond) / plainRate,
+                // Break-even: the acceptance length at which this depth's step cost equals plain decoding's.
+                break_even_acceptance_length = Med(k, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 0)
+                    / Med(0, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 1),
+            }).ToArray();
             var result = new
             {
-                model = Cli.ResolveModel(r.GetValue(model)),
+                model = dir,
                 threads = Tensors.MatMul.MaxThreads,
-                prompt_tokens = p,
+                prompt_tokens = prompt.Length,
                 generated_tokens = g,
-                prefill_tokens_per_s = Median(plain.Select(s => s.PrefillTokensPerSecond)),
-                decode_tokens_per_s = Median(plain.Select(s => s.DecodeTokensPerSecond)),
-                speculative_k = k,
-                speculative_decode_tokens_per_s = k > 0 ? Median(spec.Select(s => s.DecodeTokensPerSecond)) : (double?)null,
-                acceptance_length = k > 0 ? Median(spec.Select(s => s.AcceptanceLength)) : (double?)null,
+                prefill_tokens_per_s = Med(0, s => s.PrefillTokensPerSecond),
+                decode_tokens_per_s = plainRate,
+                speculative_k = kMax,
+                speculative_decode_tokens_per_s = kMax > 0 ? Med(configs.Count - 1, s => s.DecodeTokensPerSecond) : (double?)null,
+                acceptance_length = kMax > 0 ? Med(configs.Count - 1, s => s.AcceptanceLength) : (double?)null,
+                speculative_fixed = perDepth,
                 peak_rss_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
             };
             if (r.GetValue(json)) Cli.WriteJson(result);
             else
             {
-                Console.WriteLine($"prefill  {result.prefill_tokens_per_s,10:F1} tok/s ({p} tokens)");
-                Console.WriteLine($"decode   {result.decode_tokens_per_s,10:F1} tok/s ({g} tokens, plain)");
-                if (k > 0) Console.WriteLine($"decode   {result.speculative_decode_tokens_per_s,10:F1} tok/s (speculative K={k}, acceptance length {result.acceptance_length:F2})");
-                Console.WriteLine($"peak RSS {result.peak_rss_bytes / (1024.0 * 1024):F1} MiB");
+                Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
+                Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain)");
+                foreach (var d in perDepth)
+                    Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2}, speed-up {d.speedup:F2}x)");
+                if (kMax > 0) Console.WriteLine($"decode    {result.speculative_decode_tokens_per_s,10:F1} tok/s (adaptive up to K={kMax}, acceptance length {result.acceptance_length:F2})");
+                Console.WriteLine($"peak RSS  {result.peak_rss_bytes / (1024.0 * 1024):F1} MiB");
             }
             return 0;
         }));
         return cmd;
-    }
-
-    private static GenerationStats Run(MimoModel m, int[] prompt, int gen, int k)
-    {
-        var g = new Generator(m, new GenerationOptions { MaxTokens = gen, Speculative = k });
-        foreach (var _ in g.Generate(prompt)) { }
-        return g.Stats;
     }
 
     private static double Median(IEnumerable<double> xs)

@@ -14,7 +14,7 @@ internal static class ChatCommand
         var system = new Option<string?>("--system") { Description = "system prompt (default: none)" };
         var think = new Option<bool>("--think") { Description = "thinking mode: the model reasons inside <think>…</think> first" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens per reply", DefaultValueFactory = _ => 256 };
-        var speculative = new Option<int?>("--speculative") { Description = "MTP draft depth (default 0)" };
+        var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step, fixed (default: adaptive up to all MTP layers)" };
         var threads = Cli.ThreadsOption();
         var sampling = new SamplingCliOptions();
         var cmd = new Command("chat", "chat with a model in the terminal (/exit or end of input quits, /reset clears history)")
@@ -35,7 +35,8 @@ internal static class ChatCommand
                 MaxTokens = r.GetValue(maxTokens),
                 Sampling = sampling.Read(r),
                 StopTokens = stops,
-                Speculative = r.GetValue(speculative) ?? 0,
+                Speculative = r.GetValue(speculative) ?? m.MtpLayers.Count,
+                AdaptiveSpeculation = r.GetValue(speculative) is null,
             };
             var history = new List<ChatMessage>();
             if (r.GetValue(system) is string sys) history.Add(ChatMessage.System(sys));

@@ -18,7 +18,7 @@ internal static class GenerateCommand
         var stop = new Option<string?>("--stop-tokens") { Description = "comma-separated ids that end generation (default: the config's eos_token_id)" };
         var speculative = new Option<int?>("--speculative")
         {
-            Description = "MTP draft depth per step (0 = plain decoding; default: 0; at most the checkpoint's MTP layers)",
+            Description = "MTP drafts per step, fixed (0 = plain decoding). Default: adaptive, up to all of the checkpoint's MTP layers",
         };
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
@@ -43,7 +43,8 @@ internal static class GenerateCommand
             else throw new ArgumentException("no prompt: give prompt text or --tokens 1,2,3");
 
             if (r.GetValue(maxTokens) < 0) throw new ArgumentException($"--max-tokens must be ≥ 0, got {r.GetValue(maxTokens)}");
-            int k = r.GetValue(speculative) ?? 0;
+            int? fixedK = r.GetValue(speculative);
+            int k = fixedK ?? m.MtpLayers.Count;
             if (k < 0 || k > m.MtpLayers.Count)
                 throw new ArgumentException($"--speculative {k} is out of range: this checkpoint has {m.MtpLayers.Count} MTP layers");
             var options = new GenerationOptions
@@ -52,6 +53,7 @@ internal static class GenerateCommand
                 Sampling = sampling.Read(r),
                 StopTokens = r.GetValue(stop) is string s ? Cli.ParseTokens(s) : m.Config.EosTokenIds,
                 Speculative = k,
+                AdaptiveSpeculation = fixedK is null,
             };
             var generator = new Generator(m, options);
             bool asJson = r.GetValue(json);
@@ -90,6 +92,7 @@ internal static class GenerateCommand
                     speculative = new
                     {
                         k = st.DraftDepth,
+                        adaptive = options.AdaptiveSpeculation,
                         acceptance_length = st.AcceptanceLength,
                         accepted_per_depth = st.AcceptedPerDepth,
                         accepted_histogram = st.AcceptedHistogram,

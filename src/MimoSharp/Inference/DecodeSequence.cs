@@ -37,7 +37,11 @@ public sealed class DecodeSequence
     private readonly int _k, _maxPos;
     private int _n;                          // positions in the main cache; _tokens[_n] is the pending token
     private int _drafts;                     // drafts proposed in the current step
+    private double _draftSeconds;            // time the current step spent drafting
     private bool _prefilled;
+
+    /// <summary>Chooses the draft depth per step when <see cref="GenerationOptions.AdaptiveSpeculation"/> is on.</summary>
+    public AdaptiveDraftLength? Policy { get; }
 
     public GenerationOptions Options { get; }
     public GenerationStats Stats { get; }
@@ -69,6 +73,7 @@ public sealed class DecodeSequence
         _sampler = new Sampler(options.Sampling);
         Caches = model.CreateCaches(lookahead: _k);
         _drafter = _k == 0 ? null : draftSource?.Invoke(Caches) ?? new MtpDrafter(model, Caches, _k);
+        Policy = _k > 0 && options.AdaptiveSpeculation ? new AdaptiveDraftLength(_k) : null;
         _stop = new HashSet<int>(options.StopTokens);
         _tokens = new List<int>(prompt);
         int v = model.VocabSize;
@@ -116,15 +121,21 @@ public sealed class DecodeSequence
             return _tokens.ToArray();
         }
         int v = _model.VocabSize;
-        _drafts = Math.Max(0, Math.Min(_k, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
+        int depth = Policy?.Next() ?? _k;
+        _drafts = Math.Max(0, Math.Min(depth, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
+        _draftSeconds = 0;
         for (int d = 0; d < _drafts; d++)
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             var q = _draftProbs.AsSpan(d * v, v);
             _drafter!.DraftLogits(d, _n, _tokens, _scratch);
             _sampler.Distribution(_scratch, _tokens, q);
             int draft = Options.Sampling.IsGreedy ? VectorMath.ArgMax(q) : _sampler.Draw(q);
             _tokens.Add(draft);
             Stats.DraftsProposed[d]++;
+            double took = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+            _draftSeconds += took;
+            Policy?.RecordDraft(d, took);
         }
         startPosition = _n;
         return _tokens.GetRange(_n, _drafts + 1).ToArray();
@@ -194,6 +205,8 @@ public sealed class DecodeSequence
         _tokens.Add(next);
         Stats.DecodeSteps++;
         Stats.AcceptedHistogram[accepted]++;
+        Policy?.RecordVerify(_drafts + 1, Math.Max(1e-9, seconds - _draftSeconds));
+        Policy?.RecordAcceptance(_drafts, accepted);
         Stats.DecodeSeconds += seconds;
         for (int i = _n - accepted; i <= _n && !IsFinished; i++) Emit(_tokens[i]);
     }

@@ -11,4 +11,10 @@ public sealed record GenerationOptions
 
     /// <summary>MTP draft depth per step (0 = plain decoding); at most the checkpoint's MTP layer count.</summary>
     public int Speculative { get; init; }
+
+    /// <summary>
+    /// Treat <see cref="Speculative"/> as the maximum depth and choose each step's depth from measured costs
+    /// and acceptance (<see cref="AdaptiveDraftLength"/>), so drafting never costs more than it saves.
+    /// </summary>
+    public bool AdaptiveSpeculation { get; init; }
 }
