@@ -58,12 +58,7 @@ public sealed class DecodeSequence
     public DecodeSequence(MimoModel model, IReadOnlyList<int> prompt, GenerationOptions options,
         Func<SequenceCaches, IDraftSource>? draftSource = null)
     {
-        options.Sampling.Validate();
-        if (options.MaxTokens < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), $"max tokens must be ≥ 0, got {options.MaxTokens}");
-        if (options.Speculative < 0 || (draftSource is null && options.Speculative > model.MtpLayers.Count))
-            throw new ArgumentOutOfRangeException(nameof(options),
-                $"--speculative {options.Speculative} is out of range: this checkpoint has {model.MtpLayers.Count} MTP layers");
+        options.Validate(model.MtpLayers.Count, draftSource is not null);
         ValidatePrompt(model, prompt);
         _model = model;
         Options = options;

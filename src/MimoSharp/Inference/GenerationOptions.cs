@@ -17,4 +17,15 @@ public sealed record GenerationOptions
     /// and acceptance (<see cref="AdaptiveDraftLength"/>), so drafting never costs more than it saves.
     /// </summary>
     public bool AdaptiveSpeculation { get; init; }
+
+    /// <summary>Checks the options against a model with <paramref name="mtpLayers"/> MTP layers (any depth is allowed with a custom draft source).</summary>
+    public void Validate(int mtpLayers, bool customDraftSource = false)
+    {
+        Sampling.Validate();
+        if (MaxTokens < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxTokens), $"max tokens must be ≥ 0, got {MaxTokens}");
+        if (Speculative < 0 || (!customDraftSource && Speculative > mtpLayers))
+            throw new ArgumentOutOfRangeException(nameof(Speculative),
+                $"--speculative {Speculative} is out of range: this checkpoint has {mtpLayers} MTP layers");
+    }
 }

@@ -23,12 +23,7 @@ public sealed class Generator
     /// <param name="draftSource">Makes the draft source for a sequence; null = the checkpoint's MTP layers.</param>
     public Generator(MimoModel model, GenerationOptions options, Func<SequenceCaches, IDraftSource>? draftSource)
     {
-        options.Sampling.Validate();
-        if (options.MaxTokens < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), $"max tokens must be ≥ 0, got {options.MaxTokens}");
-        if (options.Speculative < 0 || (draftSource is null && options.Speculative > model.MtpLayers.Count))
-            throw new ArgumentOutOfRangeException(nameof(options),
-                $"--speculative {options.Speculative} is out of range: this checkpoint has {model.MtpLayers.Count} MTP layers");
+        options.Validate(model.MtpLayers.Count, draftSource is not null);
         _model = model;
         _options = options;
         _draftSource = draftSource;

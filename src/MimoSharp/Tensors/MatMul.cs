@@ -51,10 +51,24 @@ public static class MatMul
         int cols = w.Cols, rows = w.Rows;
         var x = new ReadOnlySpan<float>((float*)xa, n * cols);
         float* y = (float*)ya;
-        if (n == 1 && w.DType == DType.BF16)
+        if (w.DType == DType.BF16)
         {
-            // Decode: convert and multiply in one pass over the weights.
-            for (int r = r0; r < r1; r++) y[r] = VectorMath.DotBf16(w.Bf16Row(r), x);
+            // Inputs rearranged once; each weight row is then read once for all n inputs.
+            float[] arranged = ArrayPool<float>.Shared.Rent(n * cols);
+            try
+            {
+                for (int t = 0; t < n; t++) VectorMath.InterleaveForBf16(x.Slice(t * cols, cols), arranged.AsSpan(t * cols, cols));
+                for (int r = r0; r < r1; r++)
+                {
+                    var row = w.Bf16Row(r);
+                    for (int t = 0; t < n; t++)
+                        y[(long)t * rows + r] = VectorMath.DotBf16(row, arranged.AsSpan(t * cols, cols));
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(arranged);
+            }
             return;
         }
         float[]? rented = w.DType == DType.F32 ? null : ArrayPool<float>.Shared.Rent(cols);

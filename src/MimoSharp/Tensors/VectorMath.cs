@@ -45,46 +45,78 @@ public static class VectorMath
     }
 
     /// <summary>
-    /// Dot product of a bfloat16 row with float32 values. Same lanes, accumulators and order as
-    /// <see cref="Dot"/> on the decoded row (bf16 → f32 is exact), so both give bit-identical results.
+    /// Rearranges float32 values for <see cref="DotBf16"/>: within each block of 16, the 8 even-indexed values
+    /// then the 8 odd-indexed ones; a tail shorter than 16 stays in place.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float DotBf16(ReadOnlySpan<ushort> a, ReadOnlySpan<float> b)
+    public static void InterleaveForBf16(ReadOnlySpan<float> x, Span<float> arranged)
     {
-        if (a.Length != b.Length) throw new ArgumentException("DotBf16: length mismatch");
-        ref ushort pa = ref MemoryMarshal.GetReference(a);
-        ref float pb = ref MemoryMarshal.GetReference(b);
-        int n = a.Length, i = 0;
-        float sum;
-        if (Vector256.IsHardwareAccelerated && n >= 32)
+        int blocks = x.Length / 16;
+        for (int b = 0; b < blocks; b++)
         {
+            int o = b * 16;
+            for (int i = 0; i < 8; i++)
+            {
+                arranged[o + i] = x[o + 2 * i];
+                arranged[o + 8 + i] = x[o + 2 * i + 1];
+            }
+        }
+        x[(blocks * 16)..].CopyTo(arranged[(blocks * 16)..]);
+    }
+
+    /// <summary>
+    /// Dot product of a bfloat16 row with values arranged by <see cref="InterleaveForBf16"/>. Eight bf16 pairs
+    /// load as eight 32-bit lanes: shifting left by 16 gives the even elements as float32, masking the low half
+    /// gives the odd ones, so no widening shuffles are needed. Every BF16 product in the engine goes through
+    /// here, so one row gives the same bits in any batch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float DotBf16(ReadOnlySpan<ushort> w, ReadOnlySpan<float> arranged)
+    {
+        if (w.Length != arranged.Length) throw new ArgumentException("DotBf16: length mismatch");
+        ref uint pw = ref Unsafe.As<ushort, uint>(ref MemoryMarshal.GetReference(w));
+        ref float px = ref MemoryMarshal.GetReference(arranged);
+        int n = w.Length, i = 0;
+        float sum = 0f;
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            var mask = Vector256.Create(0xFFFF0000u);
             var s0 = Vector256<float>.Zero;
             var s1 = Vector256<float>.Zero;
             var s2 = Vector256<float>.Zero;
             var s3 = Vector256<float>.Zero;
             for (; i <= n - 32; i += 32)
             {
-                var w01 = Vector256.LoadUnsafe(ref pa, (nuint)i);
-                var w23 = Vector256.LoadUnsafe(ref pa, (nuint)(i + 16));
-                var (w0, w1) = Vector256.Widen(w01);
-                var (w2, w3) = Vector256.Widen(w23);
-                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w0, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
-                s1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w1, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 8)), s1);
-                s2 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w2, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 16)), s2);
-                s3 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w3, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)(i + 24)), s3);
+                var u0 = Vector256.LoadUnsafe(ref pw, (nuint)(i / 2));
+                var u1 = Vector256.LoadUnsafe(ref pw, (nuint)(i / 2 + 8));
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u0, 16).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)i), s0);
+                s1 = Vector256.FusedMultiplyAdd((u0 & mask).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)(i + 8)), s1);
+                s2 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u1, 16).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)(i + 16)), s2);
+                s3 = Vector256.FusedMultiplyAdd((u1 & mask).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)(i + 24)), s3);
             }
-            for (; i <= n - 8; i += 8)
+            for (; i <= n - 16; i += 16)
             {
-                var w = Vector256.WidenLower(Vector128.LoadUnsafe(ref pa, (nuint)i).ToVector256Unsafe());
-                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(w, 16).AsSingle(), Vector256.LoadUnsafe(ref pb, (nuint)i), s0);
+                var u = Vector256.LoadUnsafe(ref pw, (nuint)(i / 2));
+                s0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u, 16).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)i), s0);
+                s1 = Vector256.FusedMultiplyAdd((u & mask).AsSingle(), Vector256.LoadUnsafe(ref px, (nuint)(i + 8)), s1);
             }
             sum = Vector256.Sum((s0 + s1) + (s2 + s3));
         }
         else
         {
-            sum = 0f;
+            // Portable path with the same block order as the vector path.
+            for (; i <= n - 16; i += 16)
+            {
+                for (int j = 0; j < 8; j++)
+                {
+                    uint u = Unsafe.Add(ref pw, i / 2 + j);
+                    sum = MathF.FusedMultiplyAdd(BitConverter.UInt32BitsToSingle(u << 16), Unsafe.Add(ref px, i + j), sum);
+                    sum = MathF.FusedMultiplyAdd(BitConverter.UInt32BitsToSingle(u & 0xFFFF0000u), Unsafe.Add(ref px, i + 8 + j), sum);
+                }
+            }
         }
-        for (; i < n; i++) sum = MathF.FusedMultiplyAdd(BitConverter.Int32BitsToSingle(Unsafe.Add(ref pa, i) << 16), Unsafe.Add(ref pb, i), sum);
+        ref ushort ph = ref MemoryMarshal.GetReference(w);
+        for (; i < n; i++) sum = MathF.FusedMultiplyAdd(BitConverter.Int32BitsToSingle(Unsafe.Add(ref ph, i) << 16), Unsafe.Add(ref px, i), sum);
         return sum;
     }
 
