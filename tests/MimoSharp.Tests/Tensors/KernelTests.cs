@@ -1,0 +1,119 @@
+using MimoSharp.Checkpoints;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Tests.Tensors;
+
+public sealed class KernelTests
+{
+    [Fact]
+    public void Fp8E4M3DecodesTheOcpFormat()
+    {
+        Assert.Equal(1.0f, Fp8E4M3.ToFloat(0x38));
+        Assert.Equal(-1.0f, Fp8E4M3.ToFloat(0xB8));
+        Assert.Equal(448f, Fp8E4M3.ToFloat(0x7E));
+        Assert.Equal(MathF.Pow(2, -9), Fp8E4M3.ToFloat(0x01));   // smallest subnormal: 1/8 · 2^-6
+        Assert.Equal(0.875f * MathF.Pow(2, -6), Fp8E4M3.ToFloat(0x07));
+        Assert.True(float.IsNaN(Fp8E4M3.ToFloat(0x7F)));
+        Assert.True(float.IsNaN(Fp8E4M3.ToFloat(0xFF)));
+        for (int b = 0; b < 256; b++)
+            if (!float.IsNaN(Fp8E4M3.ToFloat((byte)b)))
+                Assert.Equal(Fp8E4M3.ToFloat((byte)b), Fp8E4M3.ToFloat(Fp8E4M3.FromFloat(Fp8E4M3.ToFloat((byte)b))));
+    }
+
+    [Fact]
+    public void BFloat16RoundsToNearestEven()
+    {
+        Assert.Equal(0x3F80, BFloat16.FromFloat(1f));
+        Assert.Equal(0x3F80, BFloat16.FromFloat(BitConverter.UInt32BitsToSingle(0x3F808000))); // tie → even
+        Assert.Equal(0x3F82, BFloat16.FromFloat(BitConverter.UInt32BitsToSingle(0x3F818000))); // tie → even (up)
+        Assert.Equal(0x3F81, BFloat16.FromFloat(BitConverter.UInt32BitsToSingle(0x3F808001)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(100)]
+    [InlineData(257)]
+    public void Bf16DotMatchesAnExactSum(int n)
+    {
+        var rng = new Random(n);
+        var w = new ushort[n];
+        var x = new float[n];
+        double exact = 0;
+        for (int i = 0; i < n; i++)
+        {
+            w[i] = BFloat16.FromFloat((float)(rng.NextDouble() * 2 - 1));
+            x[i] = (float)(rng.NextDouble() * 2 - 1);
+            exact += (double)BFloat16.ToFloat(w[i]) * x[i];
+        }
+        var arranged = new float[n];
+        VectorMath.InterleaveForBf16(x, arranged);
+        Assert.Equal(exact, VectorMath.DotBf16(w, arranged), 1e-4);
+    }
+
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F8_E4M3)]
+    public void MatMulOfStoredWeightsMatchesDequantisedReference(DType dtype)
+    {
+        // Ragged FP8 blocks: 5x7 blocks of a 13x19 matrix.
+        const int rows = 13, cols = 19, n = 3;
+        var rng = new Random(5);
+        var dense = new float[rows * cols];
+        for (int i = 0; i < dense.Length; i++) dense[i] = (float)(rng.NextDouble() * 2 - 1);
+        string path = Path.Combine(Path.GetTempPath(), $"mimo-kernel-{Guid.NewGuid():N}.safetensors");
+        var writer = new SafetensorsWriter();
+        var reference = new float[rows * cols];
+        float[] scales = new float[3 * 3];
+        switch (dtype)
+        {
+            case DType.F32:
+                writer.AddF32("w", [rows, cols], dense);
+                dense.CopyTo(reference, 0);
+                break;
+            case DType.BF16:
+                writer.AddBF16("w", [rows, cols], dense);
+                for (int i = 0; i < dense.Length; i++) reference[i] = BFloat16.ToFloat(BFloat16.FromFloat(dense[i]));
+                break;
+            default:
+                var bytes = new byte[rows * cols];
+                for (int i = 0; i < scales.Length; i++) scales[i] = 0.01f * (i + 1);
+                for (int r = 0; r < rows; r++)
+                    for (int c = 0; c < cols; c++)
+                    {
+                        float s = scales[(r / 5) * 3 + c / 7];
+                        bytes[r * cols + c] = Fp8E4M3.FromFloat(dense[r * cols + c] / s);
+                        reference[r * cols + c] = Fp8E4M3.ToFloat(bytes[r * cols + c]) * s;
+                    }
+                writer.Add("w", DType.F8_E4M3, [rows, cols], bytes);
+                writer.AddF32("w_scale_inv", [3, 3], scales);
+                break;
+        }
+        writer.Write(path);
+        try
+        {
+            using var file = SafetensorsFile.Open(path);
+            var w = WeightMatrix.From(file.Tensors["w"], file.Tensors.GetValueOrDefault("w_scale_inv"), [5, 7]);
+            var x = new float[n * cols];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            var y = new float[n * rows];
+            MatMul.Compute(w, x, n, y);
+            for (int t = 0; t < n; t++)
+                for (int r = 0; r < rows; r++)
+                {
+                    double e = 0;
+                    for (int c = 0; c < cols; c++) e += (double)reference[r * cols + c] * x[t * cols + c];
+                    Assert.Equal(e, y[t * rows + r], 1e-5);
+                }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
