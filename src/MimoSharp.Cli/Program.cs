@@ -7,5 +7,6 @@ root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 foreach (var command in TextCommands.Create()) root.Subcommands.Add(command);
 return root.Parse(args).Invoke();

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using MimoSharp.Server.Engine;
+using MimoSharp.Server.Http;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary><c>mimo serve</c>: the OpenAI-compatible HTTP server over one model, with continuous batching.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = Cli.ModelOption();
+        var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
+        var name = new Option<string?>("--served-model-name") { Description = "the \"model\" name clients send (default: the model folder's name)" };
+        var maxRunning = new Option<int>("--max-running") { Description = "sequences decoded together in one batch", DefaultValueFactory = _ => 16 };
+        var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait for a slot; beyond, HTTP 429", DefaultValueFactory = _ => 64 };
+        var maxContext = new Option<int?>("--max-context") { Description = "prompt + completion tokens per request (default: max_position_embeddings)" };
+        var maxTokens = new Option<int?>("--max-tokens-limit") { Description = "largest max_tokens a request may ask for (default: the context)" };
+        var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => 600 };
+        var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step (default: every MTP layer; 0 = off)" };
+        var adaptive = new Option<bool>("--adaptive-speculation") { Description = "choose the draft depth per step from measured costs (greedy and unseeded requests only)" };
+        var threads = Cli.ThreadsOption();
+        var cmd = new Command("serve", "serve a model over an OpenAI-compatible HTTP API (chat/completions, completions, models, health, metrics)")
+            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, threads };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
+            var engineOptions = new EngineOptions
+            {
+                ModelId = r.GetValue(name),
+                MaxRunningSequences = r.GetValue(maxRunning),
+                MaxQueuedRequests = r.GetValue(maxQueue),
+                MaxContextTokens = r.GetValue(maxContext),
+                MaxTokensLimit = r.GetValue(maxTokens),
+                Speculative = r.GetValue(speculative),
+                AdaptiveSpeculation = r.GetValue(adaptive),
+            };
+            double seconds = r.GetValue(timeout);
+            if (!(seconds > 0) || double.IsInfinity(seconds))
+                throw new ArgumentException($"--timeout must be a positive number of seconds, got {seconds}");
+            var serverOptions = new ServerOptions
+            {
+                Host = r.GetValue(host)!,
+                Port = r.GetValue(port),
+                RequestTimeout = TimeSpan.FromSeconds(seconds),
+            };
+            serverOptions.Validate();
+            engineOptions.Validate();
+
+            string dir = Cli.ResolveModel(r.GetValue(model));
+            using var engine = MimoEngine.Load(dir, engineOptions);
+            var app = OpenAiServer.Create(engine, serverOptions);
+            app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
+                $"mimo serve: '{engine.ModelId}' from {dir} on {string.Join(", ", app.Urls)} " +
+                $"(context {engine.ContextLength}, {engineOptions.MaxRunningSequences} running / {engineOptions.MaxQueuedRequests} queued, " +
+                $"{engine.SpeculativeDepth} MTP drafts per step); Ctrl+C stops"));
+            app.Run();
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MimoSharp.Server.Engine;
+
+namespace MimoSharp.Server.Http;
+
+/// <summary>
+/// The OpenAI-compatible HTTP server on Kestrel: POST /v1/chat/completions and /v1/completions (JSON or
+/// SSE), GET /v1/models, /health and /metrics. Every request shares the engine's continuous batch.
+/// The engine is the caller's: stop the app, then dispose the engine.
+/// </summary>
+public static class OpenAiServer
+{
+    /// <summary>Builds the app; <c>await app.StartAsync()</c> then read the bound address from <c>app.Urls</c>.</summary>
+    public static WebApplication Create(MimoEngine engine, ServerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        options ??= new ServerOptions();
+        options.Validate();
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        if (options.LogLevel != LogLevel.None)
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Logging.SetMinimumLevel(options.LogLevel);
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        }
+        builder.WebHost.UseUrls(Url(options.Host, options.Port));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+        });
+        builder.Services.AddSingleton(engine);
+
+        var app = builder.Build();
+        var http = new HttpMetrics();
+        var runner = new RequestRunner(options, app.Lifetime.ApplicationStopping, app.Logger);
+        var chat = new ChatCompletionsEndpoint(engine);
+        var completions = new CompletionsEndpoint(engine);
+
+        app.Use(async (context, next) =>
+        {
+            await next(context);
+            http.Record(context.Request.Path.Value ?? "", context.Response.StatusCode);
+        });
+        // Unknown paths and wrong methods get OpenAI-shaped errors too.
+        app.UseStatusCodePages(async status =>
+        {
+            var context = status.HttpContext;
+            string message = context.Response.StatusCode == 405
+                ? $"{context.Request.Method} is not allowed on {context.Request.Path}"
+                : $"no such endpoint: {context.Request.Method} {context.Request.Path}";
+            await ApiErrors.WriteAsync(context, context.Response.StatusCode, message, null,
+                context.Response.StatusCode == 405 ? "method_not_allowed" : "not_found");
+        });
+
+        app.MapPost("/v1/chat/completions", context => runner.RunAsync(context, chat.HandleAsync));
+        app.MapPost("/v1/completions", context => runner.RunAsync(context, completions.HandleAsync));
+        app.MapGet("/v1/models", context => Json(context, OpenAiJson.Models(engine)));
+        app.MapGet("/v1/models/{id}", context =>
+            (string?)context.Request.RouteValues["id"] == engine.ModelId
+                ? Json(context, OpenAiJson.Model(engine))
+                : ApiErrors.WriteAsync(context, 404, $"the model '{context.Request.RouteValues["id"]}' does not exist; this server serves '{engine.ModelId}'",
+                    "model", "model_not_found"));
+        app.MapGet("/health", context => Json(context, OpenAiJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("status", "ok");
+            w.WriteString("model", engine.ModelId);
+            w.WriteNumber("running", engine.Metrics.RunningSequences);
+            w.WriteNumber("queued", engine.Metrics.QueuedRequests);
+            w.WriteEndObject();
+        })));
+        app.MapGet("/metrics", async context =>
+        {
+            context.Response.ContentType = PrometheusText.ContentType;
+            await context.Response.WriteAsync(PrometheusText.Render(engine, http));
+        });
+        return app;
+    }
+
+    private static async Task Json(HttpContext context, byte[] body)
+    {
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(body);
+    }
+
+    private static string Url(string host, int port) =>
+        IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6
+            ? $"http://[{host}]:{port}"
+            : $"http://{host}:{port}";
+}

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Logging;
+
+namespace MimoSharp.Server.Http;
+
+/// <summary>Where the HTTP server listens and how long one request may take.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Address to bind: loopback by default, so nothing outside this machine can reach the model.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port; 0 picks a free one (read it back from the started app's Urls).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>Wall time one request may take, queueing included; then it is cancelled and answered 504.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Largest request body accepted (413 beyond).</summary>
+    public long MaxRequestBodyBytes { get; init; } = 8 << 20;
+
+    /// <summary>Least severe log level written to the console (None silences the server).</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Host)) throw new ArgumentException("--host must not be empty", nameof(Host));
+        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), $"--port must be 0..65535, got {Port}");
+        if (RequestTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(RequestTimeout), $"the request timeout must be positive, got {RequestTimeout}");
+        if (MaxRequestBodyBytes < 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), $"the body limit must be ≥ 1024 bytes, got {MaxRequestBodyBytes}");
+    }
+}
