@@ -20,13 +20,14 @@ internal static class BenchCommand
         var reps = new Option<int>("--repeat") { Description = "alternating repetitions; medians are reported", DefaultValueFactory = _ => 3 };
         var text = new Option<string?>("--text") { Description = "prompt text instead of random ids (needs tokenizer.json); a real prompt shows real acceptance" };
         var threads = Cli.ThreadsOption();
+        var quant = Cli.QuantOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, promptLen, gen, reps, text, threads, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, promptLen, gen, reps, text, threads, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = MimoModel.Load(dir);
+            using var m = Cli.LoadModel(dir, r.GetValue(quant));
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
             int[] prompt;

@@ -39,6 +39,20 @@ internal static class Cli
         return File.Exists(path) ? Text.Tokenizer.FromFile(path) : null;
     }
 
+    public static Option<string> QuantOption() => new("--quant")
+    {
+        Description = "quantise linear weights at load: q8_0, or none to compute on the stored weights",
+        DefaultValueFactory = _ => "none",
+    };
+
+    /// <summary>Loads a model folder with the --quant choice.</summary>
+    public static Model.MimoModel LoadModel(string dir, string? quant) => Model.MimoModel.Load(dir, quant?.ToLowerInvariant() switch
+    {
+        null or "" or "none" => null,
+        "q8_0" => Tensors.WeightFormat.Q8_0,
+        _ => throw new ArgumentException($"--quant \"{quant}\" is not supported: use q8_0 or none"),
+    });
+
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };
 
     public static Option<int> ThreadsOption() => new("--threads")

@@ -21,15 +21,16 @@ internal static class GenerateCommand
             Description = "MTP drafts per step, fixed (0 = plain decoding). Default: adaptive, up to all of the checkpoint's MTP layers",
         };
         var threads = Cli.ThreadsOption();
+        var quant = Cli.QuantOption();
         var json = Cli.JsonOption();
         var sampling = new SamplingCliOptions();
-        var cmd = new Command("generate", "generate tokens from a prompt") { text, model, promptOption, tokens, maxTokens, stop, speculative, threads, json };
+        var cmd = new Command("generate", "generate tokens from a prompt") { text, model, quant, promptOption, tokens, maxTokens, stop, speculative, threads, json };
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = MimoModel.Load(dir);
+            using var m = Cli.LoadModel(dir, r.GetValue(quant));
             var tokenizer = Cli.TryLoadTokenizer(dir);
             string? promptText = r.GetValue(promptOption) ?? r.GetValue(text);
             string? tokenText = r.GetValue(tokens);

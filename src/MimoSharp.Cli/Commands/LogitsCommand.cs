@@ -14,11 +14,12 @@ internal static class LogitsCommand
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids, e.g. 1,2,3", Required = true };
         var output = new Option<string>("--out") { Description = "output .safetensors file", Required = true };
         var threads = Cli.ThreadsOption();
-        var cmd = new Command("logits", "write logits, hidden_prenorm and mtp.{k}.logits (F32) for a token sequence") { model, tokens, output, threads };
+        var quant = Cli.QuantOption();
+        var cmd = new Command("logits", "write logits, hidden_prenorm and mtp.{k}.logits (F32) for a token sequence") { model, quant, tokens, output, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
+            using var m = Cli.LoadModel(Cli.ResolveModel(r.GetValue(model)), r.GetValue(quant));
             var ids = Cli.ParseTokens(r.GetValue(tokens)!);
             Generator.ValidatePrompt(m, ids);
             var outs = TeacherForcing.Run(m, ids);

@@ -26,27 +26,32 @@ public sealed partial class MimoModel : IDisposable
     public int VocabSize => Config.VocabSize;
     public int HiddenSize => Config.HiddenSize;
 
-    private MimoModel(Checkpoint checkpoint)
+    /// <summary>The format linear weights were quantised to at load, or null when they are used as stored.</summary>
+    public WeightFormat? Quantization { get; }
+
+    private MimoModel(Checkpoint checkpoint, WeightFormat? quantization)
     {
         _checkpoint = checkpoint;
         Config = checkpoint.Config;
-        var w = new WeightLoader(checkpoint);
+        Quantization = quantization;
+        var w = new WeightLoader(checkpoint, quantization);
         CheckLayerCount(checkpoint);
         int v = Config.VocabSize, h = Config.HiddenSize;
-        _embed = w.Matrix("model.embed_tokens.weight", v, h);
+        _embed = w.Matrix("model.embed_tokens.weight", v, h, quantizable: false);
         Layers = Enumerable.Range(0, Config.NumHiddenLayers).Select(i => new DecoderLayer(w, i)).ToArray();
         _norm = new RmsNorm(w.Vector("model.norm.weight", h), (float)Config.RmsNormEps);
         _lmHead = w.Matrix("lm_head.weight", v, h);
         MtpLayers = Enumerable.Range(0, CountMtpLayers(checkpoint)).Select(k => new MtpLayer(w, k)).ToArray();
     }
 
-    public static MimoModel Load(string directory) => Load(Checkpoint.Open(directory));
+    /// <param name="quantization">Quantise linear weights at load (e.g. <see cref="WeightFormat.Q8_0"/>); null keeps the stored format.</param>
+    public static MimoModel Load(string directory, WeightFormat? quantization = null) => Load(Checkpoint.Open(directory), quantization);
 
-    public static MimoModel Load(Checkpoint checkpoint)
+    public static MimoModel Load(Checkpoint checkpoint, WeightFormat? quantization = null)
     {
         try
         {
-            return new MimoModel(checkpoint);
+            return new MimoModel(checkpoint, quantization);
         }
         catch
         {
@@ -101,7 +106,7 @@ public sealed partial class MimoModel : IDisposable
             if ((uint)id >= (uint)VocabSize)
                 throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} is out of range: vocab_size is {VocabSize}");
             var row = _embed.Row(id, h.Slice(t * d, d));
-            if (_embed.DType == DType.F32) row.CopyTo(h.Slice(t * d, d));
+            if (_embed.Format == WeightFormat.F32) row.CopyTo(h.Slice(t * d, d));
         }
     }
 

@@ -28,7 +28,7 @@ public sealed class TopKRouter
         _topGroups = cfg.TopkGroup;
         _normalize = cfg.NormTopkProb;
         _scaling = (float)cfg.RoutedScalingFactor;
-        _gate = w.Matrix(prefix + "gate.weight", _experts, cfg.HiddenSize);
+        _gate = w.Matrix(prefix + "gate.weight", _experts, cfg.HiddenSize, quantizable: false);
         _bias = w.Vector(prefix + "gate.e_score_correction_bias", _experts);
     }
 

@@ -5,15 +5,17 @@ using MimoSharp.Tensors;
 namespace MimoSharp.Model;
 
 /// <summary>Resolves named tensors of a checkpoint into the engine's weight types, checking shapes against the config.</summary>
-internal sealed class WeightLoader(Checkpoint checkpoint)
+internal sealed class WeightLoader(Checkpoint checkpoint, WeightFormat? quantization = null)
 {
     public MimoConfig Config => checkpoint.Config;
 
-    public WeightMatrix Matrix(string name, int rows, int cols)
+    /// <param name="quantizable">False for weights read by lookup or used for decisions (embeddings, router): they stay as stored.</param>
+    public WeightMatrix Matrix(string name, int rows, int cols, bool quantizable = true)
     {
         var w = checkpoint.Get(name, rows, cols);
         var scale = w.DType == DType.F8_E4M3 ? checkpoint.TryGet(name + "_scale_inv") : null;
-        return WeightMatrix.From(w, scale, Config.WeightBlockSize);
+        var matrix = WeightMatrix.From(w, scale, Config.WeightBlockSize);
+        return quantizable && quantization is WeightFormat q ? matrix.Quantize(q) : matrix;
     }
 
     public float[] Vector(string name, int length)

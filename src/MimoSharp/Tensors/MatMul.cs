@@ -51,7 +51,28 @@ public static class MatMul
         int cols = w.Cols, rows = w.Rows;
         var x = new ReadOnlySpan<float>((float*)xa, n * cols);
         float* y = (float*)ya;
-        if (w.DType == DType.BF16)
+        if (w.Format == WeightFormat.Q8_0)
+        {
+            // Activations quantised per 32-value block, as llama.cpp's Q8_0 path does.
+            int rowBytes = Q8_0.RowBytes(cols), blocks = rowBytes / Q8_0.BlockBytes;
+            byte[] xq = ArrayPool<byte>.Shared.Rent(n * rowBytes + 32);
+            try
+            {
+                for (int t = 0; t < n; t++) Q8_0.QuantizeRow(x.Slice(t * cols, cols), xq.AsSpan(t * rowBytes, rowBytes));
+                for (int r = r0; r < r1; r++)
+                {
+                    var row = w.Q8Row(r);
+                    for (int t = 0; t < n; t++)
+                        y[(long)t * rows + r] = Q8_0.Dot(row, xq.AsSpan(t * rowBytes, rowBytes), blocks);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(xq);
+            }
+            return;
+        }
+        if (w.Format == WeightFormat.BF16)
         {
             // Inputs rearranged once; each weight row is then read once for all n inputs.
             float[] arranged = ArrayPool<float>.Shared.Rent(n * cols);
@@ -71,7 +92,7 @@ public static class MatMul
             }
             return;
         }
-        float[]? rented = w.DType == DType.F32 ? null : ArrayPool<float>.Shared.Rent(cols);
+        float[]? rented = w.Format == WeightFormat.F32 ? null : ArrayPool<float>.Shared.Rent(cols);
         try
         {
             var scratch = rented is null ? Span<float>.Empty : rented.AsSpan(0, cols);

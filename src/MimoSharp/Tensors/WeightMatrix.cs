@@ -16,19 +16,62 @@ public sealed unsafe class WeightMatrix
     private readonly float* _scales;
     private readonly int _blockRows, _blockCols, _scaleCols;
 
+    private readonly byte[]? _owned; // quantised copies live in pinned managed memory
+
     public string Name { get; }
     public int Rows { get; }
     public int Cols { get; }
+
+    /// <summary>Dtype of the stored tensor this matrix was made from.</summary>
     public DType DType { get; }
+
+    /// <summary>The layout the kernels read: the stored dtype, or a format quantised at load.</summary>
+    public WeightFormat Format { get; }
 
     /// <summary>Bytes the kernel streams to use every row once (weights plus FP8 scales).</summary>
     public long StoredBytes { get; }
 
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
-        int blockRows, int blockCols, int scaleCols, long storedBytes)
+        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, byte[]? owned = null)
     {
         Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales;
         _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
+        Format = format ?? dtype switch
+        {
+            DType.F32 => WeightFormat.F32,
+            DType.F16 => WeightFormat.F16,
+            DType.BF16 => WeightFormat.BF16,
+            _ => WeightFormat.Fp8Block,
+        };
+        _owned = owned;
+    }
+
+    /// <summary>A copy of this matrix quantised to <paramref name="format"/> (ggml block layout), made row by row.</summary>
+    public WeightMatrix Quantize(WeightFormat format)
+    {
+        if (format == Format) return this;
+        if (format != WeightFormat.Q8_0)
+            throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 is supported at load");
+        int rowBytes = Q8_0.RowBytes(Cols);
+        var owned = GC.AllocateUninitializedArray<byte>(checked(rowBytes * Rows), pinned: true);
+        ComputePool.For(Math.Min(Rows, 64), chunk =>
+        {
+            var scratch = new float[Cols];
+            int per = (Rows + 63) / 64;
+            for (int r = chunk * per; r < Math.Min(Rows, (chunk + 1) * per); r++)
+                Q8_0.QuantizeRow(Row(r, scratch), owned.AsSpan(r * rowBytes, rowBytes));
+        });
+        fixed (byte* p = owned)
+            return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, WeightFormat.Q8_0, owned);
+    }
+
+    /// <summary>Row r of a Q8_0 matrix, as blocks.</summary>
+    public ReadOnlySpan<byte> Q8Row(int r)
+    {
+        if (Format != WeightFormat.Q8_0) throw new InvalidOperationException($"{Name} is {Format}, not Q8_0");
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
+        int rowBytes = Q8_0.RowBytes(Cols);
+        return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
     }
 
     /// <summary>
@@ -75,7 +118,7 @@ public sealed unsafe class WeightMatrix
     /// <summary>Row r of a BF16 matrix, undecoded.</summary>
     public ReadOnlySpan<ushort> Bf16Row(int r)
     {
-        if (DType != DType.BF16) throw new InvalidOperationException($"{Name} is {DType}, not BF16");
+        if (Format != WeightFormat.BF16) throw new InvalidOperationException($"{Name} is {DType}, not BF16");
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
         return new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols);
     }
@@ -84,14 +127,17 @@ public sealed unsafe class WeightMatrix
     public ReadOnlySpan<float> Row(int r, Span<float> scratch)
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
-        switch (DType)
+        switch (Format)
         {
-            case DType.F32:
+            case WeightFormat.F32:
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
-            case DType.BF16:
+            case WeightFormat.Q8_0:
+                Q8_0.DequantizeRow(Q8Row(r), scratch[..Cols]);
+                return scratch[..Cols];
+            case WeightFormat.BF16:
                 DecodeBf16(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch);
                 return scratch[..Cols];
-            case DType.F16:
+            case WeightFormat.F16:
                 var h = new ReadOnlySpan<Half>((Half*)_data + (long)r * Cols, Cols);
                 for (int i = 0; i < Cols; i++) scratch[i] = (float)h[i];
                 return scratch[..Cols];
@@ -132,4 +178,18 @@ public sealed unsafe class WeightMatrix
             for (int c = c0; c < c1; c++) dst[c] = table[row[c]] * s;
         }
     }
+}
+
+/// <summary>Weight layouts the kernels read.</summary>
+public enum WeightFormat
+{
+    F32,
+    F16,
+    BF16,
+
+    /// <summary>FP8 e4m3 with a float32 scale per [rows × cols] block, as stored in the official checkpoint.</summary>
+    Fp8Block,
+
+    /// <summary>ggml Q8_0, quantised at load.</summary>
+    Q8_0,
 }

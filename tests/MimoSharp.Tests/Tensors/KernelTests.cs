@@ -56,6 +56,40 @@ public sealed class KernelTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(32)]
+    [InlineData(45)]
+    [InlineData(300)]
+    public void Q8_0MatchesGgmlBlocksAndTheirIntegerDot(int cols)
+    {
+        var rng = new Random(cols);
+        var w = Enumerable.Range(0, cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = Enumerable.Range(0, cols).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        int bytes = Q8_0.RowBytes(cols), blocks = bytes / Q8_0.BlockBytes;
+        Assert.Equal((cols + 31) / 32 * 34, bytes);
+        var wq = new byte[bytes];
+        var xq = new byte[bytes + 32];
+        Q8_0.QuantizeRow(w, wq);
+        Q8_0.QuantizeRow(x, xq);
+        var back = new float[cols];
+        Q8_0.DequantizeRow(wq, back);
+        for (int i = 0; i < cols; i++)
+        {
+            float d = (float)BitConverter.ToHalf(wq, i / 32 * 34);
+            Assert.True(Math.Abs(back[i] - w[i]) <= d / 2 + 1e-6, $"value {i}: {back[i]} vs {w[i]}, step {d}");
+        }
+        // The kernel equals the exact sum of block scale products times integer dots.
+        double expected = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            long dot = 0;
+            for (int i = 0; i < 32; i++) dot += (sbyte)wq[b * 34 + 2 + i] * (sbyte)xq[b * 34 + 2 + i];
+            expected += (double)(float)BitConverter.ToHalf(wq, b * 34) * (float)BitConverter.ToHalf(xq, b * 34) * dot;
+        }
+        Assert.Equal(expected, Q8_0.Dot(wq, xq, blocks), 1e-4);
+    }
+
+    [Theory]
     [InlineData(DType.F32)]
     [InlineData(DType.BF16)]
     [InlineData(DType.F8_E4M3)]
