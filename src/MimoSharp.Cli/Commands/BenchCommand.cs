@@ -19,10 +19,11 @@ internal static class BenchCommand
         var gen = new Option<int>("--gen") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var reps = new Option<int>("--repeat") { Description = "alternating repetitions; medians are reported", DefaultValueFactory = _ => 3 };
         var text = new Option<string?>("--text") { Description = "prompt text instead of random ids (needs tokenizer.json); a real prompt shows real acceptance" };
+        var bandwidth = new Option<double?>("--bandwidth") { Description = "memory bandwidth in GB/s for the limit (default: measured here with a streaming read)" };
         var threads = Cli.ThreadsOption();
         var quant = Cli.QuantOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, promptLen, gen, reps, text, threads, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, promptLen, gen, reps, text, bandwidth, threads, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
@@ -57,6 +58,10 @@ internal static class BenchCommand
             }
             double Med(int c, Func<GenerationStats, double> f) => Median(runs[c].Select(f));
             double plainRate = Med(0, s => s.DecodeTokensPerSecond);
+            long peakRss = Process.GetCurrentProcess().PeakWorkingSet64; // before the bandwidth probe's buffer
+            long bytesPerToken = m.ActiveWeightBytesPerToken();
+            double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(Tensors.MatMul.MaxThreads);
+            double limit = bandwidthBytes / bytesPerToken;
             var perDepth = Enumerable.Range(1, kMax).Select(k => new
             {
                 k,
@@ -80,13 +85,19 @@ internal static class BenchCommand
                 speculative_decode_tokens_per_s = kMax > 0 ? Med(configs.Count - 1, s => s.DecodeTokensPerSecond) : (double?)null,
                 acceptance_length = kMax > 0 ? Med(configs.Count - 1, s => s.AcceptanceLength) : (double?)null,
                 speculative_fixed = perDepth,
-                peak_rss_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
+                quant = m.Quantization?.ToString().ToLowerInvariant() ?? "none",
+                bytes_per_token = bytesPerToken,
+                bandwidth_bytes_per_s = bandwidthBytes,
+                bandwidth_limit_tokens_per_s = limit,
+                fraction_of_limit = plainRate / limit,
+                weights_bytes = m.Layers.Sum(l => l.Attention.Weights.Sum(w => w.StoredBytes) + l.FeedForward.Weights.Sum(w => w.StoredBytes)),
+                peak_rss_bytes = peakRss,
             };
             if (r.GetValue(json)) Cli.WriteJson(result);
             else
             {
                 Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
-                Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain)");
+                Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / {bytesPerToken / 1e6:F1} MB per token)");
                 foreach (var d in perDepth)
                     Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2}, speed-up {d.speedup:F2}x)");
                 if (kMax > 0) Console.WriteLine($"decode    {result.speculative_decode_tokens_per_s,10:F1} tok/s (adaptive up to K={kMax}, acceptance length {result.acceptance_length:F2})");

@@ -171,5 +171,22 @@ public sealed partial class MimoModel : IDisposable
     public void MtpLogits(int depth, ReadOnlySpan<float> mtpHidden, int n, Span<float> logits) =>
         Logits(mtpHidden, n, logits, MtpLayers[depth].FinalNorm);
 
+    /// <summary>
+    /// Weight bytes one decoded token reads: its embedding row, every layer's attention weights, the dense
+    /// FFNs, the router and the chosen experts of each MoE layer, and lm_head. Decoding is memory-bound, so
+    /// this over the memory bandwidth is the speed limit.
+    /// </summary>
+    public long ActiveWeightBytesPerToken()
+    {
+        long bytes = _embed.StoredBytes / Math.Max(1, _embed.Rows) + _lmHead.StoredBytes;
+        foreach (var layer in Layers)
+            bytes += layer.Attention.Weights.Sum(w => w.StoredBytes) + layer.FeedForward.ActiveBytesPerToken;
+        return bytes;
+    }
+
+    /// <summary>Weight bytes one MTP depth reads per draft (its block and lm_head).</summary>
+    public long MtpWeightBytesPerDraft(int depth) =>
+        MtpLayers[depth].Weights.Sum(w => w.StoredBytes) + _lmHead.StoredBytes;
+
     public void Dispose() => _checkpoint.Dispose();
 }
