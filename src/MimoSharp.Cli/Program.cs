@@ -9,4 +9,5 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 foreach (var command in TextCommands.Create()) root.Subcommands.Add(command);
+foreach (var command in TrainCommands.Create()) root.Subcommands.Add(command);
 return root.Parse(args).Invoke();

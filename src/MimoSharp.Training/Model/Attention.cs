@@ -15,6 +15,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     private readonly double _valueScale;
     private readonly PartialRope _rope;
     private readonly Linear _q, _k, _v, _o;
+    private Tensor? _mask;
 
     public Parameter? SinkBias { get; }
 
@@ -68,7 +69,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(rep, 1);
             v = v.repeat_interleave(rep, 1);
         }
-        var scores = matmul(q, k.transpose(2, 3)) * Math.Pow(s.HeadDim, -0.5) + Mask((int)t, _window);   // [B, nq, T, T]
+        if (_mask is null || _mask.shape[0] != t)
+        {
+            _mask?.Dispose();
+            _mask = Mask((int)t, _window).DetachFromDisposeScope();
+        }
+        var scores = matmul(q * Math.Pow(s.HeadDim, -0.5), k.transpose(2, 3)).add_(_mask);   // [B, nq, T, T]
         Tensor probs;
         if (SinkBias is not null)
         {

@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Globalization;
+using MimoSharp.Training.Checkpoints;
+using MimoSharp.Training.Compat;
+using MimoSharp.Training.Data;
+using MimoSharp.Training.Model;
+using MimoSharp.Training.Trainer;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary><c>mimo train</c>, <c>mimo eval</c> and <c>mimo corpus pack</c>: pre-training with the MTP loss on TorchSharp.</summary>
+public static class TrainCommands
+{
+    public static IEnumerable<Command> Create() => [CreateTrain(), CreateEval(), CreateCorpus()];
+
+    public static Command CreateTrain()
+    {
+        var data = new Option<string>("--data") { Description = "packed corpus folder (meta.json + shards; see scripts/corpus.sh)", Required = true };
+        var output = new Option<string>("--out") { Description = "checkpoint folder to write (model files + training/ state)", Required = true };
+        var config = new Option<string?>("--config") { Description = "Hub-format config.json of a new model to train from scratch" };
+        var initFrom = new Option<string?>("--init-from") { Description = "checkpoint folder to start from (fine-tune on new data)" };
+        var resume = new Option<bool>("--resume") { Description = "continue the run saved in --out (same settings; --steps may change, which re-times the cosine decay)" };
+        var d = new TrainOptions { DataDirectory = "", OutputDirectory = "" };
+        var mtpLayers = Opt("--mtp-layers", "MTP depths of a new model", d.MtpLayers);
+        var steps = Opt("--steps", "total optimizer steps", d.Steps);
+        var batch = Opt("--batch-size", "sequences per step", d.BatchSize);
+        var context = Opt("--context", "tokens per sequence", d.ContextLength);
+        var lr = Opt("--lr", "peak learning rate", d.LearningRate);
+        var minLr = Opt("--min-lr-fraction", "final learning rate as a fraction of the peak (cosine)", d.MinLearningRateFraction);
+        var warmup = Opt("--warmup", "linear warm-up steps", d.WarmupSteps);
+        var weightDecay = Opt("--weight-decay", "AdamW decoupled weight decay (matrices only)", d.WeightDecay);
+        var clip = Opt("--grad-clip", "global gradient-norm clip (0 = off)", d.GradClip);
+        var mtpWeight = Opt("--mtp-weight", "weight of the MTP losses, shared over depths", d.MtpWeight);
+        var gamma = Opt("--balance-gamma", "router correction-bias step for loss-free load balancing (0 = off)", d.BalanceGamma);
+        var seed = Opt("--seed", "seed for initialisation and data order", (long)d.Seed);
+        var evalEvery = Opt("--eval-every", "steps between held-out evaluations (0 = only at the end)", d.EvalEvery);
+        var evalWindows = Opt("--eval-windows", "held-out windows per evaluation", d.EvalWindows);
+        var saveEvery = Opt("--save-every", "steps between checkpoints", d.SaveEvery);
+        var logEvery = Opt("--log-every", "steps between log lines and metrics records", d.LogEvery);
+        var bf16 = new Option<bool>("--bf16") { Description = "run matmuls in bfloat16 (fp32 master weights); faster only on CPUs with native bf16 (AVX512-BF16/AMX)" };
+        var saveDtype = new Option<string>("--save-dtype") { Description = "stored weight dtype: bf16 or f32", DefaultValueFactory = _ => "bf16" };
+        var maxSteps = new Option<int?>("--max-steps-this-run") { Description = "save and stop after this many steps (resume later with --resume)" };
+        var threads = Cli.ThreadsOption();
+        var cmd = new Command("train", "pre-train (or fine-tune) a MiMo model with next-token + MTP losses")
+        {
+            data, output, config, initFrom, resume, mtpLayers, steps, batch, context, lr, minLr, warmup, weightDecay, clip, mtpWeight,
+            gamma, seed, evalEvery, evalWindows, saveEvery, logEvery, bf16, saveDtype, maxSteps, threads,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            var options = new TrainOptions
+            {
+                DataDirectory = r.GetValue(data)!,
+                OutputDirectory = r.GetValue(output)!,
+                ConfigPath = r.GetValue(config),
+                InitFrom = r.GetValue(initFrom),
+                Resume = r.GetValue(resume),
+                MtpLayers = r.GetValue(mtpLayers),
+                Steps = r.GetValue(steps),
+                BatchSize = r.GetValue(batch),
+                ContextLength = r.GetValue(context),
+                LearningRate = r.GetValue(lr),
+                MinLearningRateFraction = r.GetValue(minLr),
+                WarmupSteps = r.GetValue(warmup),
+                WeightDecay = r.GetValue(weightDecay),
+                GradClip = r.GetValue(clip),
+                MtpWeight = r.GetValue(mtpWeight),
+                BalanceGamma = r.GetValue(gamma),
+                Seed = (ulong)r.GetValue(seed),
+                EvalEvery = r.GetValue(evalEvery),
+                EvalWindows = r.GetValue(evalWindows),
+                SaveEvery = r.GetValue(saveEvery),
+                LogEvery = r.GetValue(logEvery),
+                Bf16 = r.GetValue(bf16),
+                SaveDType = r.GetValue(saveDtype) switch
+                {
+                    "bf16" => WeightDType.BF16,
+                    "f32" => WeightDType.F32,
+                    var other => throw new ArgumentException($"--save-dtype must be bf16 or f32, got {other}"),
+                },
+                MaxStepsThisRun = r.GetValue(maxSteps),
+                Threads = Math.Max(1, r.GetValue(threads)),
+            };
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                Console.Error.WriteLine("\ntrain: interrupted — saving a checkpoint (resume with --resume)");
+                cancel.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                var result = new Trainer(options, Console.Error).Run(cancel.Token);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"train: step {result.Step}, last loss {result.LastLoss:F4}, {result.TokensPerSecond:N0} tokens/s overall"));
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command CreateEval()
+    {
+        var model = Cli.ModelOption();
+        var textFile = new Option<string>("--text-file") { Description = "UTF-8 text to evaluate on (held-out text)", Required = true };
+        var context = new Option<int>("--context") { Description = "tokens per evaluation window", DefaultValueFactory = _ => 256 };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "evaluate only the first N tokens of the text" };
+        var threads = Cli.ThreadsOption();
+        var json = Cli.JsonOption();
+        var cmd = new Command("eval", "held-out loss, perplexity and per-depth MTP top-1 accuracy of a model on a text file")
+        {
+            model, textFile, context, maxTokens, threads, json,
+        };
+        cmd.SetAction(r => Run(() =>
+        {
+            string dir = Cli.ResolveModel(r.GetValue(model));
+            string path = r.GetValue(textFile)!;
+            if (!File.Exists(path)) throw new FileNotFoundException($"--text-file {path} does not exist");
+            if (r.GetValue(context) < 2) throw new ArgumentException($"--context must be at least 2, got {r.GetValue(context)}");
+            var tokenizer = Cli.TryLoadTokenizer(dir)
+                ?? throw new FileNotFoundException($"{dir} has no tokenizer.json to encode {path} with");
+            int[] tokens = tokenizer.Encode(File.ReadAllText(path), parseSpecial: false);
+            if (r.GetValue(maxTokens) is int max && max < tokens.Length) tokens = tokens[..Math.Max(0, max)];
+            if (tokens.Length < 2) throw new ArgumentException($"{path} encodes to {tokens.Length} tokens; evaluation needs at least 2");
+            LibTorchCompat.EnsureInitialized();
+            TorchSharp.torch.set_num_threads(Math.Max(1, r.GetValue(threads)));
+            using var network = NetworkCheckpoint.Load(dir);
+            var result = Evaluator.Evaluate(network, tokens, r.GetValue(context));
+            if (r.GetValue(json))
+            {
+                Cli.WriteJson(new
+                {
+                    tokens = result.Tokens,
+                    loss = result.Loss,
+                    perplexity = result.Perplexity,
+                    mtp_accuracy = result.MtpAccuracy,
+                    mtp_loss = result.MtpLoss,
+                });
+            }
+            else
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens      {result.Tokens}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss        {result.Loss:F4} nats/token"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perplexity  {result.Perplexity:F2}"));
+                for (int k = 0; k < result.MtpAccuracy.Length; k++)
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"MTP depth {k} (predicts +{k + 2}): top-1 accuracy {result.MtpAccuracy[k]:P1}, loss {result.MtpLoss[k]:F4}"));
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command CreateCorpus()
+    {
+        var input = new Option<string>("--input") { Description = "folder of UTF-8 *.txt files, one per source", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json to encode with", Required = true };
+        var output = new Option<string>("--out") { Description = "packed corpus folder to write", Required = true };
+        var heldout = new Option<double>("--heldout") { Description = "fraction of every source kept for held-out evaluation", DefaultValueFactory = _ => 0.01 };
+        var shard = new Option<long>("--shard-tokens") { Description = "tokens per shard file", DefaultValueFactory = _ => 4_000_000 };
+        var pack = new Command("pack", "tokenize text files into train / held-out shards (uint32 ids) with meta.json")
+        {
+            input, tokenizer, output, heldout, shard,
+        };
+        pack.SetAction(r => Run(() =>
+        {
+            var meta = CorpusPacker.Pack(r.GetValue(input)!, r.GetValue(tokenizer)!, r.GetValue(output)!, r.GetValue(heldout),
+                r.GetValue(shard), Console.Error);
+            Console.Out.WriteLine($"packed {meta.TrainTokens:N0} train + {meta.HeldoutTokens:N0} held-out tokens into {r.GetValue(output)}");
+            return 0;
+        }));
+        return new Command("corpus", "build training corpora") { pack };
+    }
+
+    private static Option<T> Opt<T>(string name, string description, T fallback) =>
+        new(name) { Description = $"{description} (default: {Convert.ToString(fallback, CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => fallback };
+
+    /// <summary><see cref="Cli.Run"/>, plus corrupt-data errors (InvalidDataException) reported the same way.</summary>
+    private static int Run(Func<int> body) => Cli.Run(() =>
+    {
+        try
+        {
+            return body();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new IOException(e.Message, e);
+        }
+    });
+}

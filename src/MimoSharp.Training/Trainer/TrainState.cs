@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MimoSharp.Training.Trainer;
+
+/// <summary>One logged training point.</summary>
+public sealed record TrainPoint(
+    [property: JsonPropertyName("step")] long Step,
+    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("main_loss")] double MainLoss,
+    [property: JsonPropertyName("mtp_loss")] double[] MtpLoss,
+    [property: JsonPropertyName("lr")] double LearningRate,
+    [property: JsonPropertyName("grad_norm")] double GradNorm);
+
+/// <summary>One held-out evaluation during training.</summary>
+public sealed record EvalPoint(
+    [property: JsonPropertyName("step")] long Step,
+    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("perplexity")] double Perplexity,
+    [property: JsonPropertyName("mtp_loss")] double[] MtpLoss,
+    [property: JsonPropertyName("mtp_accuracy")] double[] MtpAccuracy);
+
+/// <summary>
+/// training/state.json: where a run is (steps done, data position), how it was started (the settings that shape
+/// its trajectory, checked on resume), and its history. Written last when saving, so it marks a complete checkpoint.
+/// </summary>
+public sealed record TrainState
+{
+    public const string Folder = "training";
+    public const string FileName = "state.json";
+    public const string OptimizerFileName = "optimizer.safetensors";
+
+    [JsonPropertyName("step")] public long Step { get; set; }
+    [JsonPropertyName("data_position")] public long DataPosition { get; set; }
+    [JsonPropertyName("tokens_seen")] public long TokensSeen { get; set; }
+    [JsonPropertyName("train_seconds")] public double TrainSeconds { get; set; }
+    [JsonPropertyName("settings")] public required SortedDictionary<string, string> Settings { get; init; }
+    [JsonPropertyName("history")] public List<TrainPoint> History { get; init; } = [];
+    [JsonPropertyName("eval_history")] public List<EvalPoint> EvalHistory { get; init; } = [];
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Folder, FileName);
+
+    public static TrainState? TryLoad(string checkpoint)
+    {
+        string path = PathIn(checkpoint);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<TrainState>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"{path} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not a valid training state: {e.Message}");
+        }
+    }
+
+    public void Save(string checkpoint)
+    {
+        string path = PathIn(checkpoint);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        Checkpoints.NetworkCheckpoint.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
+    }
+}

@@ -1,0 +1,49 @@
+using MimoSharp.Text;
+using MimoSharp.Training.Data;
+using MimoSharp.Training.Tests.Support;
+
+namespace MimoSharp.Training.Tests.Data;
+
+public class CorpusTests
+{
+    [Fact]
+    public void PackedShardsDecodeBackToTheSourceWithAHeldOutTail()
+    {
+        using var run = new TinyRun();
+        var meta = CorpusMeta.Load(run.Corpus);
+        var tokenizer = Tokenizer.FromFile(run.Tokenizer);
+        Assert.Equal(tokenizer.VocabSize, meta.VocabSize);
+        Assert.Equal(2, meta.Sources.Count);
+        Assert.All(meta.Sources, s => Assert.True(s.HeldoutTokens > 0 && s.TrainTokens > 5 * s.HeldoutTokens));
+
+        var train = meta.Train.SelectMany(s => ShardReader.Read(run.Corpus, s, meta.VocabSize)).ToArray();
+        var held = meta.Heldout.SelectMany(s => ShardReader.Read(run.Corpus, s, meta.VocabSize)).ToArray();
+        string all = tokenizer.Decode(train) + tokenizer.Decode(held);
+        Assert.Contains("number 17 comes after 16.", all);
+        Assert.Contains("number 400 comes after 399.", tokenizer.Decode(held));
+        Assert.True(train.Count(t => t == meta.EosTokenId) >= 2, "documents end with <|endoftext|>");
+        Assert.True(meta.Train.Count > 1, "the corpus is split into several shards");
+    }
+
+    [Fact]
+    public void BatchesAreAPureFunctionOfSeedAndPosition()
+    {
+        var tokens = Enumerable.Range(0, 1000).ToArray();
+        var a = new TokenDataset(tokens, 10, 42, "test");
+        var b = new TokenDataset(tokens, 10, 42, "test");
+        var x = new long[30];
+        var y = new long[30];
+        a.Batch(250, 3, x);
+        b.Batch(0, 3, y);   // move b's shuffle to another epoch first
+        b.Batch(250, 3, y);
+        Assert.Equal(x, y);
+        var firstEpoch = new HashSet<long>();
+        var window = new long[10];
+        for (int p = 0; p < 100; p++)
+        {
+            a.Batch(p, 1, window);
+            firstEpoch.Add(window[0]);
+        }
+        Assert.Equal(100, firstEpoch.Count);   // every window exactly once per epoch
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text.Json;
+using MimoSharp.Inference;
+using MimoSharp.Model;
+using MimoSharp.Training.Checkpoints;
+using MimoSharp.Training.Data;
+using MimoSharp.Training.Model;
+using MimoSharp.Training.Tests.Support;
+using MimoSharp.Training.Trainer;
+using static TorchSharp.torch;
+
+namespace MimoSharp.Training.Tests.Trainer;
+
+public class TrainerTests
+{
+    [Fact]
+    public void TinyRunLowersTheLossAndWritesAnEngineCheckpoint()
+    {
+        using var run = new TinyRun();
+        string output = run.Out("ckpt");
+        var log = new StringWriter();
+        var result = new MimoSharp.Training.Trainer.Trainer(run.Options(output, steps: 40), log).Run();
+
+        Assert.True(result.Finished);
+        var state = TrainState.TryLoad(output)!;
+        double first = state.History.Take(3).Average(p => p.MainLoss);
+        double last = state.History.TakeLast(3).Average(p => p.MainLoss);
+        Assert.True(last < first - 1.0, $"main loss went from {first:F3} to {last:F3}\n{log}");
+        for (int k = 0; k < 2; k++)
+            Assert.True(state.History[^1].MtpLoss[k] < state.History[0].MtpLoss[k], $"MTP depth {k} loss did not fall");
+        Assert.True(state.EvalHistory[^1].Loss < state.EvalHistory[0].Loss + 1e-9 || state.EvalHistory.Count == 1);
+        Assert.Equal(2, state.EvalHistory[^1].MtpAccuracy.Length);
+
+        // The checkpoint is what the engine loads: Hub config, tensor names, MTP layers, tokenizer, loss curve.
+        foreach (var file in new[] { "config.json", "model.safetensors", "tokenizer.json", "loss.svg" })
+            Assert.True(File.Exists(Path.Combine(output, file)), file);
+        System.Xml.Linq.XDocument.Parse(File.ReadAllText(Path.Combine(output, "loss.svg")));
+        using var engine = MimoModel.Load(output);
+        Assert.Equal(2, engine.MtpLayers.Count);
+        var lines = File.ReadAllLines(Path.Combine(output, "training", "metrics.jsonl"));
+        Assert.Equal(40, lines.Length);
+        var load = JsonDocument.Parse(lines[^1]).RootElement.GetProperty("expert_load").GetProperty("layer1");
+        Assert.Equal(6, load.GetArrayLength());
+        Assert.Equal(1.0, load.EnumerateArray().Sum(e => e.GetDouble()), 6);
+    }
+
+    [Fact]
+    public void ResumedRunFollowsTheUninterruptedTrajectory()
+    {
+        using var run = new TinyRun();
+        var straight = run.Options(run.Out("straight"), steps: 16) with { Bf16 = false };
+        new MimoSharp.Training.Trainer.Trainer(straight, TextWriter.Null).Run();
+
+        var interrupted = straight with { OutputDirectory = run.Out("resumed"), MaxStepsThisRun = 7 };
+        var first = new MimoSharp.Training.Trainer.Trainer(interrupted, TextWriter.Null).Run();
+        Assert.False(first.Finished);
+        Assert.Equal(7, first.Step);
+        var second = new MimoSharp.Training.Trainer.Trainer(interrupted with { Resume = true, MaxStepsThisRun = null }, TextWriter.Null).Run();
+        Assert.True(second.Finished);
+
+        var a = TrainState.TryLoad(straight.OutputDirectory)!;
+        var b = TrainState.TryLoad(interrupted.OutputDirectory)!;
+        Assert.Equal(a.History.Select(p => p.Loss), b.History.Select(p => p.Loss));
+        Assert.Equal(a.History.Select(p => p.MtpLoss[1]), b.History.Select(p => p.MtpLoss[1]));
+        Assert.Equal(a.DataPosition, b.DataPosition);
+        Assert.Equal(a.EvalHistory.Select(p => p.Loss), b.EvalHistory.Select(p => p.Loss));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(straight.OutputDirectory, "model.safetensors")),
+                     File.ReadAllBytes(Path.Combine(interrupted.OutputDirectory, "model.safetensors")));
+    }
+
+    [Fact]
+    public void SaveLoadRoundTripsExactlyAndTheEngineAgrees()
+    {
+        using var run = new TinyRun();
+        var config = MimoSharp.Config.MimoConfig.Parse(TinyRun.TinyConfig(run.VocabSize));
+        manual_seed(7);
+        using var network = new MimoNetwork(config, 2);
+        network.InitializeWeights(0.2);
+        using (no_grad())
+            foreach (var (name, t) in NetworkCheckpoint.Tensors(network))
+                if (name.EndsWith("norm.weight") || name.EndsWith("sink_bias") || name.EndsWith("correction_bias"))
+                    t.copy_(rand_like(t) + 0.5);   // non-trivial norms, sinks and router biases
+        string dir = run.Out("roundtrip");
+        NetworkCheckpoint.Save(network, dir, WeightDType.F32, run.Tokenizer);
+
+        using var loaded = NetworkCheckpoint.Load(dir);
+        var before = NetworkCheckpoint.Tensors(network).ToDictionary(p => p.Name, p => NetworkCheckpoint.ToArray(p.Tensor));
+        foreach (var (name, t) in NetworkCheckpoint.Tensors(loaded)) Assert.Equal(before[name], NetworkCheckpoint.ToArray(t));
+        Assert.Equal(before.Count, NetworkCheckpoint.Tensors(loaded).Count());
+
+        // The engine reads the same file and computes the same logits (training vs engine within 1e-4).
+        int[] ids = Enumerable.Range(0, 24).Select(i => (i * 37 + 11) % run.VocabSize).ToArray();
+        using var engine = MimoModel.Load(dir);
+        var expected = TeacherForcing.Run(engine, ids);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var tokens = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]);
+        var hidden = loaded.Hidden(tokens);
+        AssertClose(expected.Logits, NetworkCheckpoint.ToArray(loaded.Logits(hidden)), 1e-4);
+        for (int k = 0; k < 2; k++) AssertClose(expected.MtpLogits[k], NetworkCheckpoint.ToArray(loaded.MtpLogits(k, tokens, hidden)), 1e-4);
+    }
+
+    [Fact]
+    public void BalancingMovesRouterBiasTowardEvenLoad()
+    {
+        TorchSetup.Init();
+        var config = MimoSharp.Config.MimoConfig.Parse(TinyRun.TinyConfig(300));
+        using var router = new MimoSharp.Training.Model.TopKRouter(config);
+        router.BalanceStep([10, 0, 5, 5, 5, 5], 0.01);
+        float[] bias = NetworkCheckpoint.ToArray(router.CorrectionBias);
+        Assert.Equal([-0.01f, 0.01f, 0f, 0f, 0f, 0f], bias);
+    }
+
+    [Fact]
+    public void MtpObjectiveTargetsTheTokenKPlusTwoAhead()
+    {
+        using var run = new TinyRun();
+        var config = MimoSharp.Config.MimoConfig.Parse(TinyRun.TinyConfig(run.VocabSize));
+        manual_seed(3);
+        using var network = new MimoNetwork(config, 2);
+        network.InitializeWeights(0.3);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var tokens = randint(0, run.VocabSize, [2, 20]);
+        using var losses = MtpObjective.Compute(network, tokens, 0.3);
+        var hidden = network.Hidden(tokens);
+        long[] ids = tokens.data<long>().ToArray();
+        for (int k = 0; k < 2; k++)
+        {
+            // Every spec row i predicts t_{i+k+2}; the last row (whose target lies past the window) is left out.
+            var logits = network.MtpLogits(k, tokens, hidden).log_softmax(-1);   // [2, 20-k-1, V]
+            double sum = 0;
+            int count = 0;
+            for (int b = 0; b < 2; b++)
+                for (int i = 0; i + k + 2 < 20; i++, count++)
+                    sum -= logits[b, i, ids[b * 20 + i + k + 2]].item<float>();
+            Assert.Equal(sum / count, losses.Mtp[k].item<float>(), 4);
+        }
+        double expectedTotal = losses.Main.item<float>() + 0.3 / 2 * (losses.Mtp[0].item<float>() + losses.Mtp[1].item<float>());
+        Assert.Equal(expectedTotal, losses.Total.item<float>(), 4);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, double tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double max = 0;
+        for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs(expected[i] - actual[i]));
+        Assert.True(max <= tolerance, $"max |difference| {max} > {tolerance}");
+    }
+}
