@@ -39,6 +39,8 @@ public sealed class DecodeSequence
     private int _drafts;                     // drafts proposed in the current step
     private double _draftSeconds;            // time the current step spent drafting
     private bool _prefilled;
+    private int _prefillDone;                // prompt tokens already run (chunked prefill)
+    private int _chunk;                      // rows in the current step
 
     /// <summary>Chooses the draft depth per step when <see cref="GenerationOptions.AdaptiveSpeculation"/> is on.</summary>
     public AdaptiveDraftLength? Policy { get; }
@@ -106,14 +108,19 @@ public sealed class DecodeSequence
 
     internal bool IsPrefill => !_prefilled;
 
+    /// <summary>The chunk of the prompt this step runs, or 0 once the prefill is done.</summary>
+    private int PrefillChunk => _prefilled ? 0 : Math.Min(Options.PrefillChunk, Prompt.Count - _prefillDone);
+
     /// <summary>First half of a step: drafts (decode steps) and the rows the main model must run.</summary>
     internal int[] PrepareStep(out int startPosition)
     {
         _lastEmitted.Clear();
         if (!_prefilled)
         {
-            startPosition = 0;
-            return _tokens.ToArray();
+            // Long prompts go in chunks: bounded activation memory, and other sequences keep decoding between them.
+            startPosition = _prefillDone;
+            _chunk = PrefillChunk;
+            return _tokens.GetRange(_prefillDone, _chunk).ToArray();
         }
         int v = _model.VocabSize;
         int depth = Policy?.Next() ?? _k;
@@ -137,7 +144,7 @@ public sealed class DecodeSequence
     }
 
     /// <summary>Rows of this step whose logits <see cref="CompleteStep"/> needs (the prefill needs only its last).</summary>
-    internal int LogitRows => _prefilled ? _drafts + 1 : 1;
+    internal int LogitRows => _prefilled ? _drafts + 1 : _prefillDone + _chunk == Prompt.Count ? 1 : 0;
 
     /// <summary>Second half of a step: hidden states of every row run, logits of the last <see cref="LogitRows"/> rows.</summary>
     internal void CompleteStep(ReadOnlySpan<float> hidden, ReadOnlySpan<float> logits, double seconds)
@@ -146,12 +153,14 @@ public sealed class DecodeSequence
         var scratchLogits = new float[v];
         if (!_prefilled)
         {
+            _drafter?.ObserveHidden(_prefillDone, hidden, _chunk);
+            _prefillDone += _chunk;
+            Stats.PrefillSeconds += seconds;
+            if (_prefillDone < Prompt.Count) return;
             _prefilled = true;
             _n = Prompt.Count;
-            _drafter?.ObserveHidden(0, hidden, _n);
             logits[..v].CopyTo(scratchLogits);
             int first = _sampler.Sample(scratchLogits, _tokens, _scratch);
-            Stats.PrefillSeconds += seconds;
             _tokens.Add(first);
             Emit(first);
             return;

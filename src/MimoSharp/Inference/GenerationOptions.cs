@@ -18,10 +18,15 @@ public sealed record GenerationOptions
     /// </summary>
     public bool AdaptiveSpeculation { get; init; }
 
+    /// <summary>Prompt tokens per prefill pass; longer prompts are prefilled in several passes.</summary>
+    public int PrefillChunk { get; init; } = 512;
+
     /// <summary>Checks the options against a model with <paramref name="mtpLayers"/> MTP layers (any depth is allowed with a custom draft source).</summary>
     public void Validate(int mtpLayers, bool customDraftSource = false)
     {
         Sampling.Validate();
+        if (PrefillChunk < 1)
+            throw new ArgumentOutOfRangeException(nameof(PrefillChunk), $"prefill chunk must be ≥ 1, got {PrefillChunk}");
         if (MaxTokens < 0)
             throw new ArgumentOutOfRangeException(nameof(MaxTokens), $"max tokens must be ≥ 0, got {MaxTokens}");
         if (Speculative < 0 || (!customDraftSource && Speculative > mtpLayers))

@@ -90,6 +90,21 @@ public sealed class GenerationTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(All))]
+    public void ChunkedPrefillGivesTheSameTokens(string fixture)
+    {
+        var greedy = Fixtures.Expected(fixture).GetProperty("greedy");
+        int[] prompt = Fixtures.Ints(greedy.GetProperty("prompt_ids"));
+        int[] expected = Fixtures.Ints(greedy.GetProperty("generated_ids"));
+        using var model = MimoModel.Load(Fixtures.Dir(fixture));
+        foreach (int chunk in new[] { 1, 5, 23 })
+        {
+            var options = new GenerationOptions { MaxTokens = expected.Length, PrefillChunk = chunk, Speculative = model.MtpLayers.Count };
+            Assert.Equal(expected, new Generator(model, options).Generate(prompt).ToArray());
+        }
+    }
+
     [Fact]
     public void SamplingIsReproducibleWithASeed()
     {
