@@ -57,6 +57,7 @@ internal static class ChatRequestMapping
                 Seed = options?.Seed is long seed ? unchecked((ulong)seed) : null,
             },
             Stop = options?.StopSequences?.ToArray() ?? [],
+            IgnoreEos = Flag(options, "ignore_eos") ?? false,
         };
     }
 
@@ -82,10 +83,12 @@ internal static class ChatRequestMapping
                     calls.Add(new ToolCall(call.Name, JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions)));
                     break;
                 case FunctionResultContent result:
+                    // Strings go in as written (an AIFunction's string result arrives as a JSON string element).
                     results.Add(MimoChatMessage.Tool(result.Result switch
                     {
                         null => "",
                         string s => s,
+                        JsonElement { ValueKind: JsonValueKind.String } e => e.GetString()!,
                         var other => JsonSerializer.Serialize(other, AIJsonUtilities.DefaultOptions),
                     }));
                     break;
@@ -121,16 +124,19 @@ internal static class ChatRequestMapping
     private static bool Thinking(ChatOptions? options)
     {
         if (options?.Reasoning?.Effort is { } effort) return effort != ReasoningEffort.None;
-        if (options?.AdditionalProperties?.TryGetValue("enable_thinking", out object? value) == true)
+        return Flag(options, "enable_thinking") ?? false;
+    }
+
+    /// <summary>A boolean from ChatOptions.AdditionalProperties (the HTTP API's extra fields, e.g. ignore_eos).</summary>
+    private static bool? Flag(ChatOptions? options, string name)
+    {
+        if (options?.AdditionalProperties?.TryGetValue(name, out object? value) != true) return null;
+        return value switch
         {
-            return value switch
-            {
-                bool b => b,
-                JsonElement { ValueKind: JsonValueKind.True } => true,
-                JsonElement { ValueKind: JsonValueKind.False } => false,
-                _ => throw new InvalidRequestException("enable_thinking", $"enable_thinking must be a boolean, got {value?.GetType().Name ?? "null"}", "invalid_type"),
-            };
-        }
-        return false;
+            bool b => b,
+            JsonElement { ValueKind: JsonValueKind.True } => true,
+            JsonElement { ValueKind: JsonValueKind.False } => false,
+            _ => throw new InvalidRequestException(name, $"{name} must be a boolean, got {value?.GetType().Name ?? "null"}", "invalid_type"),
+        };
     }
 }

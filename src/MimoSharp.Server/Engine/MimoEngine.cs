@@ -98,7 +98,7 @@ public sealed class MimoEngine : IDisposable
             throw new InvalidRequestException("messages", "messages must contain at least one message", "empty_messages");
         string text = ChatTemplate.Render(request.Messages, request.Tools, request.EnableThinking, addGenerationPrompt: true);
         int[] prompt = Tokenizer.Encode(text);
-        var ticket = Submit(prompt, "messages", request.MaxTokens, request.Sampling, request.Stop, cancellation);
+        var ticket = Submit(prompt, "messages", request.MaxTokens, request.Sampling, request.Stop, request.IgnoreEos, cancellation);
         return new ChatGeneration(new TextGeneration(ticket, Tokenizer, _stopIds, request.Stop), request.Tools, startInReasoning: false);
     }
 
@@ -111,12 +111,12 @@ public sealed class MimoEngine : IDisposable
         for (int i = 0; i < prompt.Count; i++)
             if ((uint)prompt[i] >= (uint)_limits.VocabSize)
                 throw new InvalidRequestException($"prompt[{i}]", $"token id {prompt[i]} is outside the vocabulary 0..{_limits.VocabSize - 1}", "invalid_token");
-        var ticket = Submit(prompt, "prompt", request.MaxTokens, request.Sampling, request.Stop, cancellation);
+        var ticket = Submit(prompt, "prompt", request.MaxTokens, request.Sampling, request.Stop, request.IgnoreEos, cancellation);
         return new TextGeneration(ticket, Tokenizer, _stopIds, request.Stop);
     }
 
     private GenerationTicket Submit(IReadOnlyList<int> prompt, string promptField, int? maxTokens, SamplingOptions sampling,
-        IReadOnlyList<string> stop, CancellationToken cancellation)
+        IReadOnlyList<string> stop, bool ignoreEos, CancellationToken cancellation)
     {
         if (prompt.Count == 0)
             throw new InvalidRequestException(promptField, $"the {promptField} encode to no tokens: give some text", "empty_prompt");
@@ -148,7 +148,7 @@ public sealed class MimoEngine : IDisposable
         {
             MaxTokens = maxTokens ?? Math.Min(MaxTokensLimit, ContextLength - prompt.Count),
             Sampling = sampling,
-            StopTokens = _stopIds,
+            StopTokens = ignoreEos ? [] : _stopIds,
             Speculative = SpeculativeDepth,
             AdaptiveSpeculation = Options.AdaptiveSpeculation && (sampling.IsGreedy || sampling.Seed is null),
         };

@@ -18,6 +18,9 @@ public sealed record ChatRequest(IReadOnlyList<ChatMessage> Messages)
 
     /// <summary>Strings that end the output (not included in it).</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Generate through end-of-sequence tokens up to the token budget (vLLM's ignore_eos; for benchmarks).</summary>
+    public bool IgnoreEos { get; init; }
 }
 
 /// <summary>A plain text completion: a prompt given as text or as token ids.</summary>
@@ -28,6 +31,9 @@ public sealed record CompletionRequest
     public int? MaxTokens { get; init; }
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Generate through end-of-sequence tokens up to the token budget (vLLM's ignore_eos; for benchmarks).</summary>
+    public bool IgnoreEos { get; init; }
 }
 
 /// <summary>What the engine needs to know of a model to check requests against it.</summary>

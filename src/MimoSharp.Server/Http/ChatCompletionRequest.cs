@@ -21,6 +21,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
             MaxTokens = fields.MaxTokens,
             Sampling = fields.Sampling,
             Stop = fields.Stop,
+            IgnoreEos = fields.IgnoreEos,
         };
         return new ChatCompletionRequest(request, fields);
     }

@@ -6,7 +6,7 @@ namespace MimoSharp.Server.Http;
 
 /// <summary>The fields chat and text completions share: model, sampling, limits, stop strings, streaming.</summary>
 internal sealed record GenerationFields(
-    SamplingOptions Sampling, int? MaxTokens, string MaxTokensField, IReadOnlyList<string> Stop, bool Stream, bool IncludeUsage)
+    SamplingOptions Sampling, int? MaxTokens, string MaxTokensField, IReadOnlyList<string> Stop, bool IgnoreEos, bool Stream, bool IncludeUsage)
 {
     private const int MaxStopStrings = 16;
 
@@ -51,7 +51,8 @@ internal sealed record GenerationFields(
         if (JsonFields.Object(root, "stream_options", "stream_options") is { } options)
             includeUsage = JsonFields.Bool(options, "include_usage", "stream_options.include_usage") ?? false;
 
-        return new GenerationFields(sampling, maxTokens, maxField, StopStrings(root), stream, includeUsage);
+        bool ignoreEos = JsonFields.Bool(root, "ignore_eos", "ignore_eos") ?? false;
+        return new GenerationFields(sampling, maxTokens, maxField, StopStrings(root), ignoreEos, stream, includeUsage);
     }
 
     /// <summary>Starts a generation, renaming the engine's "max_tokens" errors to the field the client used.</summary>

@@ -24,6 +24,7 @@ internal sealed record TextCompletionRequest(CompletionRequest Request, Generati
             MaxTokens = fields.MaxTokens ?? Math.Min(DefaultMaxTokens, engine.MaxTokensLimit),
             Sampling = fields.Sampling,
             Stop = fields.Stop,
+            IgnoreEos = fields.IgnoreEos,
         };
         return new TextCompletionRequest(request, fields);
     }

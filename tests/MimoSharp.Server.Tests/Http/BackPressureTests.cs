@@ -1,0 +1,115 @@
+using System.Text.Json;
+using MimoSharp.Server.Engine;
+using MimoSharp.Server.Http;
+using MimoSharp.Server.Tests.Support;
+
+namespace MimoSharp.Server.Tests.Http;
+
+/// <summary>Limits: full queue, client disconnects, timeouts — and that each frees its slot and cache.</summary>
+public sealed class BackPressureTests
+{
+    // Long enough that it is still running when the test acts (the tiny model's context is 4096).
+    private const string Long = """{"messages":[{"role":"user","content":"Go on forever."}],"max_tokens":4000,"temperature":0.8,"ignore_eos":true,"stream":true}""";
+    private const string Short = """{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4}""";
+
+    private static async Task<HttpResponseMessage> StartRunningAsync(ServerHost server)
+    {
+        var response = await Sse.StartAsync(server.Http, "v1/chat/completions", Long);
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal(1, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 1));
+        return response;
+    }
+
+    [Fact]
+    public async Task AFullQueueAnswers429WithRetryAfterAndQueuedRequestsRunLater()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions { MaxRunningSequences = 1, MaxQueuedRequests = 1 });
+        var running = await StartRunningAsync(server);
+
+        var queued = server.PostAsync("v1/chat/completions", Short);
+        Assert.Equal(1, await server.WaitForMetricAsync("mimo_queue_depth", v => v == 1));
+
+        var (status, body, response) = await server.PostAsync("v1/chat/completions", Short);
+        Assert.Equal(429, status);
+        Assert.Equal("1", response.Headers.RetryAfter?.ToString());
+        Assert.Equal("server_busy", body.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("rate_limit_error", body.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal(1, await server.MetricAsync("mimo_requests_rejected_total"));
+
+        running.Dispose();   // the client goes away: its slot goes to the queued request
+        var (queuedStatus, queuedBody, _) = await queued;
+        Assert.True(queuedStatus == 200, queuedBody.ToString());
+    }
+
+    [Fact]
+    public async Task ADisconnectMidStreamCancelsTheGenerationAndFreesItsSlotAndCache()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions { MaxRunningSequences = 1, MaxQueuedRequests = 0 });
+        var response = await StartRunningAsync(server);
+        await using (var enumerator = Sse.ReadAsync(response).GetAsyncEnumerator())
+        {
+            for (int i = 0; i < 3; i++) Assert.True(await enumerator.MoveNextAsync());
+        }
+        Assert.True(await server.MetricAsync("mimo_kv_cache_bytes") > 0);
+
+        response.Dispose();
+        Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
+        Assert.Equal(0, await server.MetricAsync("mimo_kv_cache_bytes"));
+        Assert.Equal(1, await server.MetricAsync("mimo_requests_total{outcome=\"cancelled\"}"));
+        Assert.True(await server.MetricAsync("mimo_generation_tokens_total") < 4000);
+
+        // With its only slot free again, the next request is served at once.
+        var (status, body, _) = await server.PostAsync("v1/chat/completions", Short);
+        Assert.True(status == 200, body.ToString());
+    }
+
+    [Fact]
+    public async Task ARequestPastTheTimeoutIsAnswered504AndStopped()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions { MaxRunningSequences = 2 },
+            new ServerOptions { RequestTimeout = TimeSpan.FromMilliseconds(300) });
+        var (status, body, _) = await server.PostAsync("v1/chat/completions", Long.Replace(",\"stream\":true", ""));
+        Assert.Equal(504, status);
+        Assert.Equal("request_timeout", body.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
+
+        // Streaming: the status line is already sent, so the timeout arrives as an error event.
+        using var stream = await Sse.StartAsync(server.Http, "v1/chat/completions", Long);
+        string text = await stream.Content.ReadAsStringAsync();
+        Assert.Contains("\"code\":\"request_timeout\"", text);
+        Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
+    }
+
+    [Fact]
+    public async Task ARequestCancelledWhileQueuedLeavesTheQueue()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions { MaxRunningSequences = 1, MaxQueuedRequests = 4 });
+        using var running = await StartRunningAsync(server);
+        using var cancel = new CancellationTokenSource();
+        var queued = server.PostAsync("v1/chat/completions", Short, cancel.Token);
+        Assert.Equal(1, await server.WaitForMetricAsync("mimo_queue_depth", v => v == 1));
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        Assert.Equal(0, await server.WaitForMetricAsync("mimo_queue_depth", v => v == 0));
+        Assert.Equal(1, await server.WaitForMetricAsync("mimo_requests_total{outcome=\"cancelled\"}", v => v == 1));
+    }
+
+    [Fact]
+    public async Task MaxTokensAndContextLimitsAreEnforcedPerRequest()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions { MaxContextTokens = 64, MaxTokensLimit = 16 });
+        var (status, body, _) = await server.PostAsync("v1/chat/completions", Short.Replace("\"max_tokens\":4", "\"max_tokens\":17"));
+        Assert.Equal(400, status);
+        Assert.Equal("max_tokens", body.GetProperty("error").GetProperty("param").GetString());
+
+        string longPrompt = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = string.Join(' ', Enumerable.Repeat("word", 80)) } } });
+        (status, body, _) = await server.PostAsync("v1/chat/completions", longPrompt);
+        Assert.Equal(400, status);
+        Assert.Equal("context_length_exceeded", body.GetProperty("error").GetProperty("code").GetString());
+
+        // Without max_tokens a request gets what the limits leave.
+        (status, body, _) = await server.PostAsync("v1/chat/completions", """{"messages":[{"role":"user","content":"Hi"}],"temperature":0}""");
+        Assert.True(status == 200, body.ToString());
+        Assert.True(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32() <= 16);
+    }
+}
