@@ -11,7 +11,16 @@ namespace MimoSharp.Inference;
 /// </summary>
 public sealed class BatchDecoder(MimoModel model)
 {
+    // Reused across steps so that decoding does not allocate per token.
+    private float[] _hidden = [], _picked = [], _logits = [];
+
     public MimoModel Model => model;
+
+    private static float[] Fit(ref float[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new float[length];
+        return buffer;
+    }
 
     /// <summary>Runs one step for every unfinished sequence given; afterwards each one's <see cref="DecodeSequence.LastEmitted"/> holds its new tokens.</summary>
     public void Step(IReadOnlyList<DecodeSequence> sequences)
@@ -34,18 +43,18 @@ public sealed class BatchDecoder(MimoModel model)
         }
         var tokens = new int[total];
         for (int i = 0; i < active.Count; i++) rows[i].CopyTo(tokens, segments[i].FirstRow);
-        var hidden = new float[total * h];
-        model.Forward(tokens, new BatchLayout(segments), active.Select(s => s.Caches).ToArray(), hidden);
+        var hidden = Fit(ref _hidden, total * h);
+        model.Forward(tokens, new BatchLayout(segments), active.Select(s => s.Caches).ToArray(), hidden.AsSpan(0, total * h));
 
         // Logits only for the rows that need them: the last prompt row of a prefill, every row of a verify step.
-        var picked = new float[logitRows * h];
+        var picked = Fit(ref _picked, logitRows * h);
         for (int i = 0, r = 0; i < active.Count; i++)
         {
             int need = active[i].LogitRows, last = segments[i].FirstRow + segments[i].Length;
             hidden.AsSpan((last - need) * h, need * h).CopyTo(picked.AsSpan(r * h));
             r += need;
         }
-        var logits = new float[logitRows * v];
+        var logits = Fit(ref _logits, logitRows * v);
         model.Logits(picked, logitRows, logits);
         double seconds = clock.Elapsed.TotalSeconds;
         for (int i = 0, r = 0; i < active.Count; i++)

@@ -33,7 +33,7 @@ public sealed class DecodeSequence
     private readonly List<int> _tokens;     // prompt, emitted tokens, then this step's drafts
     private readonly List<int> _generated = [];
     private readonly List<int> _lastEmitted = [];
-    private readonly float[] _probs, _draftProbs, _scratch;
+    private readonly float[] _probs, _draftProbs, _scratch, _logits;
     private readonly int _k, _maxPos;
     private int _n;                          // positions in the main cache; _tokens[_n] is the pending token
     private int _drafts;                     // drafts proposed in the current step
@@ -77,6 +77,7 @@ public sealed class DecodeSequence
         _probs = new float[v];
         _draftProbs = new float[Math.Max(_k, 1) * v];
         _scratch = new float[v];
+        _logits = new float[v];
         Stats = new GenerationStats
         {
             PromptTokens = prompt.Count,
@@ -150,7 +151,7 @@ public sealed class DecodeSequence
     internal void CompleteStep(ReadOnlySpan<float> hidden, ReadOnlySpan<float> logits, double seconds)
     {
         int v = _model.VocabSize;
-        var scratchLogits = new float[v];
+        var scratchLogits = _logits;
         if (!_prefilled)
         {
             _drafter?.ObserveHidden(_prefillDone, hidden, _chunk);
