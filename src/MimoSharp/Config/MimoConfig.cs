@@ -104,9 +104,11 @@ public sealed record MimoConfig
 
         var eos = obj["eos_token_id"] switch
         {
-            JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
+            null => Array.Empty<int>(),
+            JsonArray a => a.Select(x => x is JsonValue v && v.TryGetValue(out int id) ? id
+                : throw new MimoConfigException(source, "eos_token_id", $"eos_token_id entries must be integers, got {x?.ToJsonString() ?? "null"}")).ToArray(),
             JsonValue v when v.TryGetValue(out int one) => [one],
-            _ => Array.Empty<int>(),
+            var other => throw new MimoConfigException(source, "eos_token_id", $"eos_token_id must be an integer or a list of integers, got {other.ToJsonString()}"),
         };
 
         int[]? block = null;
