@@ -45,11 +45,16 @@ internal static class ServeCommand
                 Port = r.GetValue(port),
                 RequestTimeout = TimeSpan.FromSeconds(seconds),
             };
-            serverOptions.Validate();
-            engineOptions.Validate();
+            NamingFlags(() =>
+            {
+                serverOptions.Validate();
+                engineOptions.Validate();
+            });
 
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var engine = MimoEngine.Load(dir, engineOptions);
+            MimoEngine? loaded = null;
+            NamingFlags(() => loaded = MimoEngine.Load(dir, engineOptions));
+            using var engine = loaded!;
             var app = OpenAiServer.Create(engine, serverOptions);
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
                 $"mimo serve: '{engine.ModelId}' from {dir} on {string.Join(", ", app.Urls)} " +
@@ -60,4 +65,30 @@ internal static class ServeCommand
         }));
         return cmd;
     }
+
+    /// <summary>Runs a check whose errors name option properties, renaming them to the flags a user typed.</summary>
+    private static void NamingFlags(Action check)
+    {
+        try
+        {
+            check();
+        }
+        catch (ArgumentException e) when (Flag(e.ParamName) is string flag)
+        {
+            throw new ArgumentException($"{flag}: {e.Message.Replace($" (Parameter '{e.ParamName}')", "")}");
+        }
+    }
+
+    private static string? Flag(string? property) => property switch
+    {
+        nameof(EngineOptions.MaxRunningSequences) => "--max-running",
+        nameof(EngineOptions.MaxQueuedRequests) => "--max-queue",
+        nameof(EngineOptions.MaxContextTokens) => "--max-context",
+        nameof(EngineOptions.MaxTokensLimit) => "--max-tokens-limit",
+        nameof(EngineOptions.Speculative) => "--speculative",
+        nameof(EngineOptions.ModelId) => "--served-model-name",
+        nameof(ServerOptions.Host) => "--host",
+        nameof(ServerOptions.Port) => "--port",
+        _ => null,
+    };
 }

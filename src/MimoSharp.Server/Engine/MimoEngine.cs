@@ -53,7 +53,7 @@ public sealed class MimoEngine : IDisposable
     {
         options.Validate();
         if (options.Speculative > limits.MtpLayers)
-            throw new ArgumentOutOfRangeException(nameof(options),
+            throw new ArgumentOutOfRangeException(nameof(EngineOptions.Speculative),
                 $"speculative draft depth {options.Speculative} is more than the checkpoint's {limits.MtpLayers} MTP layers");
         _limits = limits;
         Tokenizer = tokenizer;

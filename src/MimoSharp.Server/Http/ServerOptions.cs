@@ -22,8 +22,8 @@ public sealed record ServerOptions
 
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Host)) throw new ArgumentException("--host must not be empty", nameof(Host));
-        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), $"--port must be 0..65535, got {Port}");
+        if (string.IsNullOrWhiteSpace(Host)) throw new ArgumentException("the host must not be empty", nameof(Host));
+        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), $"the port must be 0..65535, got {Port}");
         if (RequestTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), $"the request timeout must be positive, got {RequestTimeout}");
         if (MaxRequestBodyBytes < 1024)
