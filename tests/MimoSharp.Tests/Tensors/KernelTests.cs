@@ -92,6 +92,7 @@ public sealed class KernelTests
     [Theory]
     [InlineData(DType.F32)]
     [InlineData(DType.BF16)]
+    [InlineData(DType.F16)]
     [InlineData(DType.F8_E4M3)]
     public void MatMulOfStoredWeightsMatchesDequantisedReference(DType dtype)
     {
@@ -109,6 +110,11 @@ public sealed class KernelTests
             case DType.F32:
                 writer.AddF32("w", [rows, cols], dense);
                 dense.CopyTo(reference, 0);
+                break;
+            case DType.F16:
+                var halves = dense.Select(f => (Half)f).ToArray();
+                writer.Add("w", DType.F16, [rows, cols], System.Runtime.InteropServices.MemoryMarshal.AsBytes(halves.AsSpan()).ToArray());
+                for (int i = 0; i < dense.Length; i++) reference[i] = (float)halves[i];
                 break;
             case DType.BF16:
                 writer.AddBF16("w", [rows, cols], dense);
