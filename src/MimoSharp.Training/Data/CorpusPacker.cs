@@ -13,6 +13,9 @@ public static class CorpusPacker
 {
     public const string EndOfText = "<|endoftext|>";
 
+    /// <summary>The held-out text itself, beside the shards, for <c>mimo eval --text-file</c>.</summary>
+    public const string HeldoutTextFileName = "heldout.txt";
+
     public static CorpusMeta Pack(string inputDirectory, string tokenizerPath, string outputDirectory,
         double heldoutFraction = 0.01, long shardTokens = 4_000_000, TextWriter? log = null)
     {
@@ -28,6 +31,7 @@ public static class CorpusPacker
         var train = new ShardSink(outputDirectory, "train");
         var heldout = new ShardSink(outputDirectory, "heldout");
         var sources = new List<SourceInfo>();
+        using var heldoutText = new StreamWriter(Path.Combine(outputDirectory, HeldoutTextFileName));
         foreach (var file in files)
         {
             string text = File.ReadAllText(file).Replace("\r\n", "\n");
@@ -35,6 +39,7 @@ public static class CorpusPacker
             if (cut <= 0) cut = (int)(text.Length * (1 - heldoutFraction));
             long trainTokens = train.Add(Encode(tokenizer, text[..cut], eos), shardTokens);
             long heldTokens = heldout.Add(Encode(tokenizer, text[cut..], eos), shardTokens);
+            heldoutText.Write(text[cut..].Replace("\f", ""));
             sources.Add(new SourceInfo(Path.GetFileNameWithoutExtension(file), Path.GetFileName(file), trainTokens, heldTokens));
             log?.WriteLine($"packed {Path.GetFileName(file)}: {trainTokens:N0} train + {heldTokens:N0} held-out tokens");
         }

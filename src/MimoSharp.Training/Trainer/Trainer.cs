@@ -311,8 +311,13 @@ public sealed class Trainer
         }
         string line = JsonSerializer.Serialize(new
         {
-            step = point.Step, loss = point.Loss, main_loss = point.MainLoss, mtp_loss = point.MtpLoss, lr = point.LearningRate,
-            grad_norm = point.GradNorm, expert_load = load,
+            step = point.Step,
+            loss = point.Loss,
+            main_loss = point.MainLoss,
+            mtp_loss = point.MtpLoss,
+            lr = point.LearningRate,
+            grad_norm = point.GradNorm,
+            expert_load = load,
         });
         string path = Path.Combine(_o.OutputDirectory, TrainState.Folder, "metrics.jsonl");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -23,6 +23,9 @@ public class CorpusTests
         Assert.Contains("number 400 comes after 399.", tokenizer.Decode(held));
         Assert.True(train.Count(t => t == meta.EosTokenId) >= 2, "documents end with <|endoftext|>");
         Assert.True(meta.Train.Count > 1, "the corpus is split into several shards");
+        string heldText = File.ReadAllText(Path.Combine(run.Corpus, CorpusPacker.HeldoutTextFileName));
+        Assert.Contains("number 400 comes after 399.", heldText);
+        Assert.DoesNotContain("number 17 comes after 16.", heldText);
     }
 
     [Fact]
