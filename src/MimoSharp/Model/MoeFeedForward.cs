@@ -30,7 +30,7 @@ public sealed class MoeFeedForward : IFeedForward
 
     public long ActiveBytesPerToken => Router.Gate.StoredBytes + Router.TopK * _experts[0].ActiveBytesPerToken;
 
-    public unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
     {
         int h = _hidden, k = Router.TopK, e = Router.Experts;
         var pool = ArrayPool<float>.Shared;
@@ -44,47 +44,52 @@ public sealed class MoeFeedForward : IFeedForward
                 Router.Route(logits.AsSpan(t * e, e), chosen.AsSpan(t * k, k), weights.AsSpan(t * k, k));
                 OnRoute?.Invoke(t, chosen.AsSpan(t * k, k));
             }
-            // Group rows by expert. Experts run in parallel, each into its own buffer; then every row sums its
-            // experts' outputs in ascending expert id, an order fixed by the row alone.
-            var rowsOf = new List<(int Row, float Weight)>[e];
-            var active = new List<int>();
-            for (int ex = 0; ex < e; ex++)
+            // Group the (row, expert) assignments by expert with a counting sort: slots [start[ex], start[ex+1])
+            // hold expert ex's rows in ascending order. Experts run in parallel, each writing its slots' outputs;
+            // then every row sums its experts' outputs in ascending expert id, an order fixed by the row alone.
+            int slots = n * k;
+            int[] start = ArrayPool<int>.Shared.Rent(e + 1), slotRow = ArrayPool<int>.Shared.Rent(slots), active = ArrayPool<int>.Shared.Rent(e);
+            float[] slotWeight = pool.Rent(slots), xin = pool.Rent(slots * h), xout = pool.Rent(slots * h);
+            try
             {
+                start.AsSpan(0, e + 1).Clear();
+                for (int i = 0; i < slots; i++) start[chosen[i] + 1]++;
+                int activeCount = 0;
+                for (int ex = 0; ex < e; ex++)
+                {
+                    if (start[ex + 1] > 0) active[activeCount++] = ex;
+                    start[ex + 1] += start[ex];
+                }
+                var fill = ArrayPool<int>.Shared.Rent(e);
+                start.AsSpan(0, e).CopyTo(fill);
                 for (int t = 0; t < n; t++)
                     for (int j = 0; j < k; j++)
-                        if (chosen[t * k + j] == ex) (rowsOf[ex] ??= []).Add((t, weights[t * k + j]));
-                if (rowsOf[ex] is not null) active.Add(ex);
-            }
-            var outputs = new float[active.Count][];
-            fixed (float* px = x)
-            {
-                nint input = (nint)px;
-                ComputePool.For(active.Count, a =>
+                    {
+                        int slot = fill[chosen[t * k + j]]++;
+                        slotRow[slot] = t;
+                        slotWeight[slot] = weights[t * k + j];
+                        x.Slice(t * h, h).CopyTo(xin.AsSpan(slot * h, h));
+                    }
+                ArrayPool<int>.Shared.Return(fill);
+
+                ComputePool.For(activeCount, a =>
                 {
-                    int ex = active[a];
-                    var rows = rowsOf[ex];
-                    int m = rows.Count;
-                    float[] xin = pool.Rent(m * h);
-                    var xout = pool.Rent(m * h);
-                    try
-                    {
-                        for (int i = 0; i < m; i++) new ReadOnlySpan<float>((float*)input + (long)rows[i].Row * h, h).CopyTo(xin.AsSpan(i * h, h));
-                        _experts[ex].Forward(xin, xout, m);
-                    }
-                    finally
-                    {
-                        pool.Return(xin);
-                    }
-                    outputs[a] = xout;
+                    int ex = active[a], first = start[ex], m = start[ex + 1] - first;
+                    _experts[ex].Forward(xin.AsSpan(first * h, m * h), xout.AsSpan(first * h, m * h), m);
                 });
+
+                y[..(n * h)].Clear();
+                for (int slot = 0; slot < slots; slot++)
+                    VectorMath.MultiplyAdd(xout.AsSpan(slot * h, h), slotWeight[slot], y.Slice(slotRow[slot] * h, h));
             }
-            y[..(n * h)].Clear();
-            for (int a = 0; a < active.Count; a++)
+            finally
             {
-                var rows = rowsOf[active[a]];
-                for (int i = 0; i < rows.Count; i++)
-                    VectorMath.MultiplyAdd(outputs[a].AsSpan(i * h, h), rows[i].Weight, y.Slice(rows[i].Row * h, h));
-                pool.Return(outputs[a]);
+                ArrayPool<int>.Shared.Return(start);
+                ArrayPool<int>.Shared.Return(slotRow);
+                ArrayPool<int>.Shared.Return(active);
+                pool.Return(slotWeight);
+                pool.Return(xin);
+                pool.Return(xout);
             }
         }
         finally
