@@ -68,6 +68,28 @@ public class TrainerTests
     }
 
     [Fact]
+    public void FineTuningStartsFromTheGivenCheckpoint()
+    {
+        using var run = new TinyRun();
+        var pre = run.Options(run.Out("pre"), steps: 30) with { EvalEvery = 0 };
+        new MimoSharp.Training.Trainer.Trainer(pre, TextWriter.Null).Run();
+        var tuned = pre with { OutputDirectory = run.Out("tuned"), ConfigPath = null, InitFrom = pre.OutputDirectory, Steps = 3, WarmupSteps = 1 };
+        new MimoSharp.Training.Trainer.Trainer(tuned, TextWriter.Null).Run();
+
+        var before = TrainState.TryLoad(pre.OutputDirectory)!;
+        var after = TrainState.TryLoad(tuned.OutputDirectory)!;
+        Assert.True(after.History[0].MainLoss < before.History[0].MainLoss - 1.0,
+            $"fine-tuning began at loss {after.History[0].MainLoss:F3}, a fresh model at {before.History[0].MainLoss:F3}");
+
+        // A checkpoint whose tokenizer differs from the corpus's is refused.
+        File.WriteAllText(Path.Combine(pre.OutputDirectory, "tokenizer.json"),
+            MimoSharp.Text.TokenizerTruncation.Truncate(File.ReadAllBytes(run.Tokenizer), 290, run.Tokenizer));
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            new MimoSharp.Training.Trainer.Trainer(tuned with { OutputDirectory = run.Out("tuned2") }, TextWriter.Null).Run());
+        Assert.Contains("differs from the tokenizer the corpus", e.Message);
+    }
+
+    [Fact]
     public void SaveLoadRoundTripsExactlyAndTheEngineAgrees()
     {
         using var run = new TinyRun();
