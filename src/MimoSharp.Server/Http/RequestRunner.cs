@@ -38,6 +38,8 @@ internal sealed class RequestRunner(ServerOptions options, CancellationToken sto
         }
         catch (BadHttpRequestException e)
         {
+            // The rest of the body is unread: end the connection rather than make the client finish sending it.
+            if (!context.Response.HasStarted) context.Response.Headers.Connection = "close";
             await FailAsync(context, e.StatusCode, e.Message, null, e.StatusCode == 413 ? "body_too_large" : "bad_request").ConfigureAwait(false);
         }
         catch (ServerBusyException e)

@@ -112,4 +112,14 @@ public sealed class BackPressureTests
         Assert.True(status == 200, body.ToString());
         Assert.True(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32() <= 16);
     }
+
+    [Fact]
+    public async Task ABodyOverTheSizeLimitIsA413()
+    {
+        await using var server = await ServerHost.StartAsync(new EngineOptions(), new ServerOptions { MaxRequestBodyBytes = 4096 });
+        string big = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = new string('a', 20_000) } } });
+        var (status, json, _) = await server.PostAsync("v1/chat/completions", big);
+        Assert.Equal(413, status);
+        Assert.Equal("body_too_large", json.GetProperty("error").GetProperty("code").GetString());
+    }
 }
