@@ -32,6 +32,11 @@ internal sealed class RequestRunner(ServerOptions options, CancellationToken sto
             }
             using (document) await handle(context, document.RootElement, token).ConfigureAwait(false);
         }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away (a cancelled read or write, a reset connection): nobody to answer, and the
+            // generation was cancelled through the token.
+        }
         catch (InvalidRequestException e)
         {
             await FailAsync(context, e.StatusCode, e.Reason, e.ParamName, e.Code).ConfigureAwait(false);
@@ -46,10 +51,6 @@ internal sealed class RequestRunner(ServerOptions options, CancellationToken sto
         {
             await FailAsync(context, e.ShuttingDown ? 503 : 429, e.Message, null, e.ShuttingDown ? "shutting_down" : "server_busy", e.RetryAfter)
                 .ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            // The client went away: nobody to answer; the generation was cancelled through the token.
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {

@@ -25,7 +25,11 @@ internal sealed class SseWriter(HttpResponse response)
         writer.Write(End);
         var result = await writer.FlushAsync(cancellation).ConfigureAwait(false);
         // A completed pipe means the client went away: stop generating for it.
-        if (result.IsCompleted || result.IsCanceled) throw new OperationCanceledException("the client closed the stream");
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            response.HttpContext.Abort();   // marks the request aborted, which cancels its generation
+            throw new OperationCanceledException("the client closed the stream");
+        }
     }
 
     public async Task DoneAsync(CancellationToken cancellation)
