@@ -30,5 +30,5 @@ resume=()
 # One compute thread: on a shared 2-core machine libtorch's thread pool collapses under contention.
 mimo train --data "$root/.cache/corpus/packed" --out "$run" --config "$root/data/default-model-config.json" \
   --mtp-layers 3 --steps 600 --batch-size 8 --context 256 --lr 2e-3 --warmup 50 --min-lr-fraction 0.1 \
-  --weight-decay 0.1 --grad-clip 1.0 --mtp-weight 0.3 --balance-gamma 0.001 --seed 1 \
+  --weight-decay 0.1 --grad-clip 1.0 --mtp-weight 0.3 --balance-gamma 0.01 --seed 1 \
   --eval-every 100 --eval-windows 64 --save-every 50 --log-every 10 --threads 1 "${resume[@]}" "$@"

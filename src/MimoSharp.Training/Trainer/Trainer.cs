@@ -62,8 +62,10 @@ public sealed class Trainer
 
         var train = TokenDataset.Load(_o.DataDirectory, meta, heldout: false, _o.ContextLength, _o.Seed);
         var heldout = TokenDataset.Load(_o.DataDirectory, meta, heldout: true, _o.ContextLength, _o.Seed);
-        var evalWindows = Enumerable.Range(0, (int)Math.Min(_o.EvalWindows, heldout.WindowCount))
-            .Select(i => heldout.Window(i).ToArray()).ToList();
+        // Evenly spaced over the held-out split, so every source is represented (the split is stored source by source).
+        int evalCount = (int)Math.Min(_o.EvalWindows, heldout.WindowCount);
+        var evalWindows = Enumerable.Range(0, evalCount)
+            .Select(i => heldout.Window(i * heldout.WindowCount / evalCount).ToArray()).ToList();
         var schedule = new LearningRateSchedule(_o.LearningRate, _o.WarmupSteps, _o.Steps, _o.MinLearningRateFraction);
         _log.WriteLine(
             $"train: {Parameters(network):N0} parameters, {network.Layers.Count} layers + {network.MtpLayers.Count} MTP, vocab {meta.VocabSize}; " +
