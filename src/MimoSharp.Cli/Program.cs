@@ -8,6 +8,7 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ConvertCommand.Create());
 foreach (var command in TextCommands.Create()) root.Subcommands.Add(command);
 foreach (var command in TrainCommands.Create()) root.Subcommands.Add(command);
 return root.Parse(args).Invoke();

@@ -12,7 +12,7 @@ internal static class Cli
 
     public static Option<string> ModelOption() => new("--model", "-m")
     {
-        Description = "model folder (config.json + safetensors); default: the repository's models/default",
+        Description = "model folder (config.json + safetensors) or a mimo2 .gguf file; default: the repository's models/default",
     };
 
     public const string DefaultModelFolder = "models/default";
@@ -41,7 +41,7 @@ internal static class Cli
 
     public static Option<string> QuantOption() => new("--quant")
     {
-        Description = "quantise linear weights at load: q8_0, or none to compute on the stored weights",
+        Description = "quantise linear weights at load: q8_0, q4_k, or none to compute on the stored weights",
         DefaultValueFactory = _ => "none",
     };
 
@@ -50,7 +50,8 @@ internal static class Cli
     {
         null or "" or "none" => null,
         "q8_0" => Tensors.WeightFormat.Q8_0,
-        _ => throw new ArgumentException($"--quant \"{quant}\" is not supported: use q8_0 or none"),
+        "q4_k" => Tensors.WeightFormat.Q4_K,
+        _ => throw new ArgumentException($"--quant \"{quant}\" is not supported: use q8_0, q4_k or none"),
     });
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };

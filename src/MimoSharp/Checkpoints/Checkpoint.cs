@@ -15,11 +15,12 @@ public sealed class Checkpoint : IDisposable
 
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, TensorInfo> _tensors;
+    private IDisposable? _owner; // the container the tensors live in, when not safetensors (a GGUF file)
 
     public string Directory { get; }
     public MimoConfig Config { get; }
     public IReadOnlyCollection<string> TensorNames => _tensors.Keys;
-    public IReadOnlyList<string> Files => _files.Select(f => f.Path).ToList();
+    public IReadOnlyList<string> Files => _owner is null ? _files.Select(f => f.Path).ToList() : [Directory];
 
     private Checkpoint(string directory, MimoConfig config, List<SafetensorsFile> files, Dictionary<string, TensorInfo> tensors)
     {
@@ -28,6 +29,10 @@ public sealed class Checkpoint : IDisposable
         _files = files;
         _tensors = tensors;
     }
+
+    /// <summary>A checkpoint whose tensors, under Hub names, live in another container (see <see cref="GgufCheckpoint"/>).</summary>
+    internal static Checkpoint FromTensors(string source, MimoConfig config, Dictionary<string, TensorInfo> tensors, IDisposable owner) =>
+        new(source, config, [], tensors) { _owner = owner };
 
     public static Checkpoint Open(string directory)
     {
@@ -122,5 +127,6 @@ public sealed class Checkpoint : IDisposable
     {
         foreach (var f in _files) f.Dispose();
         _files.Clear();
+        _owner?.Dispose();
     }
 }

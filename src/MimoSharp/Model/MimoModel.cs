@@ -44,8 +44,10 @@ public sealed partial class MimoModel : IDisposable
         MtpLayers = Enumerable.Range(0, CountMtpLayers(checkpoint)).Select(k => new MtpLayer(w, k)).ToArray();
     }
 
+    /// <param name="directory">A model folder, or a mimo2 GGUF file.</param>
     /// <param name="quantization">Quantise linear weights at load (e.g. <see cref="WeightFormat.Q8_0"/>); null keeps the stored format.</param>
-    public static MimoModel Load(string directory, WeightFormat? quantization = null) => Load(Checkpoint.Open(directory), quantization);
+    public static MimoModel Load(string directory, WeightFormat? quantization = null) =>
+        Load(GgufCheckpoint.IsGgufPath(directory) ? GgufCheckpoint.Open(directory) : Checkpoint.Open(directory), quantization);
 
     public static MimoModel Load(Checkpoint checkpoint, WeightFormat? quantization = null)
     {

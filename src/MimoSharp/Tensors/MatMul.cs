@@ -72,6 +72,27 @@ public static class MatMul
             }
             return;
         }
+        if (w.Format == WeightFormat.Q4_K)
+        {
+            // Activations quantised per row to Q8_K, as llama.cpp's Q4_K path does.
+            int xBytes = Q4_K.ActivationRowBytes(cols), blocks = Q4_K.Blocks(cols);
+            byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes);
+            try
+            {
+                for (int t = 0; t < n; t++) Q4_K.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+                for (int r = r0; r < r1; r++)
+                {
+                    var row = w.Q4KRow(r);
+                    for (int t = 0; t < n; t++)
+                        y[(long)t * rows + r] = Q4_K.Dot(row, xq.AsSpan(t * xBytes, xBytes), blocks);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(xq);
+            }
+            return;
+        }
         if (w.Format == WeightFormat.BF16)
         {
             // Inputs rearranged once; each weight row is then read once for all n inputs.

@@ -50,19 +50,49 @@ public sealed unsafe class WeightMatrix
     public WeightMatrix Quantize(WeightFormat format)
     {
         if (format == Format) return this;
-        if (format != WeightFormat.Q8_0)
-            throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 is supported at load");
-        int rowBytes = Q8_0.RowBytes(Cols);
+        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
+            throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 and q4_k are supported at load");
+        int rowBytes = BlockRowBytes(format, Cols);
         var owned = GC.AllocateUninitializedArray<byte>(checked(rowBytes * Rows), pinned: true);
         ComputePool.For(Math.Min(Rows, 64), chunk =>
         {
             var scratch = new float[Cols];
             int per = (Rows + 63) / 64;
             for (int r = chunk * per; r < Math.Min(Rows, (chunk + 1) * per); r++)
-                Q8_0.QuantizeRow(Row(r, scratch), owned.AsSpan(r * rowBytes, rowBytes));
+            {
+                var row = Row(r, scratch);
+                if (format == WeightFormat.Q8_0) Q8_0.QuantizeRow(row, owned.AsSpan(r * rowBytes, rowBytes));
+                else Q4_K.QuantizeRow(row, owned.AsSpan(r * rowBytes, rowBytes));
+            }
         });
         fixed (byte* p = owned)
-            return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, WeightFormat.Q8_0, owned);
+            return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, format, owned);
+    }
+
+    private static int BlockRowBytes(WeightFormat format, int cols) =>
+        format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+
+    /// <summary>Row r of a Q4_K matrix, as super-blocks.</summary>
+    public ReadOnlySpan<byte> Q4KRow(int r)
+    {
+        if (Format != WeightFormat.Q4_K) throw new InvalidOperationException($"{Name} is {Format}, not Q4_K");
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
+        int rowBytes = Q4_K.RowBytes(Cols);
+        return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
+    }
+
+    /// <summary>Wraps weights already stored in a ggml block format (Q8_0 or Q4_K rows, e.g. from a GGUF file).</summary>
+    internal static WeightMatrix FromBlocks(TensorInfo weight, WeightFormat format)
+    {
+        if (weight.Shape.Length != 2)
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} has shape {weight.ShapeText}, expected a matrix");
+        int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
+        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} is {format}, which has no block kernel");
+        long expected = (long)BlockRowBytes(format, cols) * rows;
+        if (weight.ByteLength != expected)
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
+        return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format);
     }
 
     /// <summary>Row r of a Q8_0 matrix, as blocks.</summary>
@@ -80,6 +110,7 @@ public sealed unsafe class WeightMatrix
     /// </summary>
     public static WeightMatrix From(TensorInfo weight, TensorInfo? scaleInv, int[]? blockSize)
     {
+        if (weight.BlockFormat is WeightFormat blocks) return FromBlocks(weight, blocks);
         if (weight.Shape.Length != 2)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} has shape {weight.ShapeText}, expected a matrix");
         int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
@@ -133,6 +164,9 @@ public sealed unsafe class WeightMatrix
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
             case WeightFormat.Q8_0:
                 Q8_0.DequantizeRow(Q8Row(r), scratch[..Cols]);
+                return scratch[..Cols];
+            case WeightFormat.Q4_K:
+                Q4_K.DequantizeRow(Q4KRow(r), scratch[..Cols]);
                 return scratch[..Cols];
             case WeightFormat.BF16:
                 DecodeBf16(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch);
@@ -192,4 +226,7 @@ public enum WeightFormat
 
     /// <summary>ggml Q8_0, quantised at load.</summary>
     Q8_0,
+
+    /// <summary>ggml Q4_K (256-value super-blocks), quantised at load or read from GGUF.</summary>
+    Q4_K,
 }
