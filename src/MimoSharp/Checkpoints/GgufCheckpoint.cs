@@ -166,15 +166,15 @@ public static unsafe class GgufCheckpoint
             if (blocks is not null && shape.Length != 2)
                 throw new CheckpointException($"{f.Path}: tensor {t.Name} is {t.Type} but has {shape.Length} dimensions; only matrices may be block-quantised");
             if (!result.TryAdd(hub, new TensorInfo
-                {
-                    Name = hub,
-                    DType = dtype,
-                    Shape = shape,
-                    File = f.Path,
-                    Data = t.Data + byteOffset,
-                    ByteLength = byteLength,
-                    BlockFormat = blocks,
-                }))
+            {
+                Name = hub,
+                DType = dtype,
+                Shape = shape,
+                File = f.Path,
+                Data = t.Data + byteOffset,
+                ByteLength = byteLength,
+                BlockFormat = blocks,
+            }))
                 throw new CheckpointException($"{f.Path}: tensor {t.Name} gives {hub}, which another tensor already gave");
         }
 

@@ -320,22 +320,22 @@ public sealed unsafe class GgufFile : IDisposable
             switch (type)
             {
                 case GgufValueType.Array:
-                {
-                    var elem = (GgufValueType)U32($"element type of {key}");
-                    long n = Count($"length of {key}");
-                    if (elem == GgufValueType.Array)
-                        throw new CheckpointException($"{path}: metadata {key} is an array of arrays, which this reader does not support");
-                    System.Array items = elem switch
                     {
-                        GgufValueType.String => new string[n],
-                        GgufValueType.Bool => new bool[n],
-                        GgufValueType.Float32 or GgufValueType.Float64 => new double[n],
-                        GgufValueType.UInt64 => new ulong[n],
-                        _ => new long[n],
-                    };
-                    for (long i = 0; i < n; i++) items.SetValue(Value(elem, key), i);
-                    return new GgufArray(elem, items);
-                }
+                        var elem = (GgufValueType)U32($"element type of {key}");
+                        long n = Count($"length of {key}");
+                        if (elem == GgufValueType.Array)
+                            throw new CheckpointException($"{path}: metadata {key} is an array of arrays, which this reader does not support");
+                        System.Array items = elem switch
+                        {
+                            GgufValueType.String => new string[n],
+                            GgufValueType.Bool => new bool[n],
+                            GgufValueType.Float32 or GgufValueType.Float64 => new double[n],
+                            GgufValueType.UInt64 => new ulong[n],
+                            _ => new long[n],
+                        };
+                        for (long i = 0; i < n; i++) items.SetValue(Value(elem, key), i);
+                        return new GgufArray(elem, items);
+                    }
                 case GgufValueType.String: return String(key);
                 case GgufValueType.Bool: Need(1, key); return data[Position++] != 0;
                 case GgufValueType.UInt8: Need(1, key); return (long)data[Position++];
