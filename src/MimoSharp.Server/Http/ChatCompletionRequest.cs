@@ -10,6 +10,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
     public static ChatCompletionRequest Parse(JsonElement root, MimoEngine engine)
     {
         if (root.ValueKind != JsonValueKind.Object) throw JsonFields.WrongType("body", "a JSON object", root);
+        JsonFields.CheckText(root);
         var fields = GenerationFields.Read(root, engine);
         var messages = Messages(root);
         var tools = Tools(root);
@@ -69,7 +70,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
     private static string? Content(JsonElement message, string path)
     {
         if (JsonFields.Get(message, "content") is not { } content) return null;
-        if (content.ValueKind == JsonValueKind.String) return content.GetString();
+        if (content.ValueKind == JsonValueKind.String) return JsonFields.Text(content, path);
         if (content.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType(path, "a string or an array of content parts", content);
         var text = new System.Text.StringBuilder();
         int j = 0;
@@ -104,7 +105,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
             string arguments = JsonFields.Get(function, "arguments") switch
             {
                 null => "{}",
-                { ValueKind: JsonValueKind.String } s => s.GetString()!,
+                { ValueKind: JsonValueKind.String } s => JsonFields.Text(s, $"{callPath}.function.arguments"),
                 { ValueKind: JsonValueKind.Object } o => o.GetRawText(),
                 { } other => throw JsonFields.WrongType($"{callPath}.function.arguments", "a JSON string", other),
             };
@@ -117,12 +118,13 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
     private static IReadOnlyList<ToolDefinition> Tools(JsonElement root)
     {
         var choice = JsonFields.Get(root, "tool_choice");
-        if (choice is { ValueKind: JsonValueKind.String } c && c.GetString() is not ("auto" or "none"))
-            throw new InvalidRequestException("tool_choice", $"tool_choice '{c.GetString()}' is not supported: use \"auto\" or \"none\"", "unsupported_value");
         if (choice is { ValueKind: not JsonValueKind.String } other)
             throw new InvalidRequestException("tool_choice", $"tool_choice must be \"auto\" or \"none\" (forcing a function is not supported), got {other.ValueKind}", "unsupported_value");
+        string toolChoice = JsonFields.String(root, "tool_choice", "tool_choice") ?? "auto";
+        if (toolChoice is not ("auto" or "none"))
+            throw new InvalidRequestException("tool_choice", $"tool_choice '{toolChoice}' is not supported: use \"auto\" or \"none\"", "unsupported_value");
         if (JsonFields.Array(root, "tools", "tools") is not { } array) return [];
-        if (choice?.GetString() == "none") return [];
+        if (toolChoice == "none") return [];
         var tools = new List<ToolDefinition>();
         int i = 0;
         foreach (var tool in array.EnumerateArray())
@@ -136,6 +138,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
             if (JsonFields.String(function, "name", $"{path}.function.name") is not { Length: > 0 })
                 throw new InvalidRequestException($"{path}.function.name", $"{path}.function.name is required", "missing_field");
             JsonFields.Object(function, "parameters", $"{path}.function.parameters");
+            JsonFields.String(function, "description", $"{path}.function.description");
             tools.Add(ToolDefinition.FromJson(tool.GetRawText()));
             i++;
         }

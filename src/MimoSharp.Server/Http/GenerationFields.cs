@@ -79,7 +79,7 @@ internal sealed record GenerationFields(
     private static IReadOnlyList<string> StopStrings(JsonElement root)
     {
         if (JsonFields.Get(root, "stop") is not { } stop) return [];
-        if (stop.ValueKind == JsonValueKind.String) return [stop.GetString()!];
+        if (stop.ValueKind == JsonValueKind.String) return [JsonFields.Text(stop, "stop")];
         if (stop.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType("stop", "a string or an array of strings", stop);
         if (stop.GetArrayLength() > MaxStopStrings)
             throw new InvalidRequestException("stop", $"stop may have at most {MaxStopStrings} strings, got {stop.GetArrayLength()}", "invalid_value");
@@ -88,7 +88,7 @@ internal sealed record GenerationFields(
         foreach (var item in stop.EnumerateArray())
         {
             if (item.ValueKind != JsonValueKind.String) throw JsonFields.WrongType($"stop[{i}]", "a string", item);
-            list.Add(item.GetString()!);
+            list.Add(JsonFields.Text(item, $"stop[{i}]"));
             i++;
         }
         return list;

@@ -9,13 +9,64 @@ namespace MimoSharp.Server.Http;
 /// </summary>
 internal static class JsonFields
 {
+    /// <summary>
+    /// Checks that every string and property name in the body is text .NET can hold (JSON may escape half a
+    /// surrogate pair, "\ud800"), so that nothing later — a tool schema read during generation included —
+    /// trips over one. Names the first offending field.
+    /// </summary>
+    public static void CheckText(JsonElement value, string path = "")
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.String:
+                Text(value, path.Length == 0 ? "body" : path);
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in value.EnumerateArray()) CheckText(item, $"{path}[{i++}]");
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in value.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        throw new InvalidRequestException(path.Length == 0 ? "body" : path,
+                            $"a property name in {(path.Length == 0 ? "the body" : path)} escapes half of a surrogate pair", "invalid_value");
+                    }
+                    CheckText(property.Value, path.Length == 0 ? name : $"{path}.{name}");
+                }
+                break;
+        }
+    }
+
     public static JsonElement? Get(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
 
     public static string? String(JsonElement obj, string name, string path)
     {
         if (Get(obj, name) is not { } v) return null;
-        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw WrongType(path, "a string", v);
+        return v.ValueKind == JsonValueKind.String ? Text(v, path) : throw WrongType(path, "a string", v);
+    }
+
+    /// <summary>
+    /// A JSON string's text. JSON may escape half a surrogate pair ("\ud800"), which is no .NET string:
+    /// that is the client's error, not the server's.
+    /// </summary>
+    public static string Text(JsonElement value, string path)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new InvalidRequestException(path, $"{path} is not valid Unicode text: it escapes half of a surrogate pair", "invalid_value");
+        }
     }
 
     public static bool? Bool(JsonElement obj, string name, string path)

@@ -12,6 +12,7 @@ internal sealed record TextCompletionRequest(CompletionRequest Request, Generati
     public static TextCompletionRequest Parse(JsonElement root, MimoEngine engine)
     {
         if (root.ValueKind != JsonValueKind.Object) throw JsonFields.WrongType("body", "a JSON object", root);
+        JsonFields.CheckText(root);
         var fields = GenerationFields.Read(root, engine);
         if (JsonFields.Bool(root, "echo", "echo") == true)
             throw new InvalidRequestException("echo", "echo is not supported", "unsupported_value");
@@ -34,7 +35,7 @@ internal sealed record TextCompletionRequest(CompletionRequest Request, Generati
     {
         var prompt = JsonFields.Get(root, "prompt")
             ?? throw new InvalidRequestException("prompt", "prompt is required: a string or an array of token ids", "missing_field");
-        if (prompt.ValueKind == JsonValueKind.String) return new CompletionRequest { Prompt = prompt.GetString() };
+        if (prompt.ValueKind == JsonValueKind.String) return new CompletionRequest { Prompt = JsonFields.Text(prompt, "prompt") };
         if (prompt.ValueKind != JsonValueKind.Array) throw JsonFields.WrongType("prompt", "a string or an array of token ids", prompt);
         int count = prompt.GetArrayLength();
         if (count == 0) throw new InvalidRequestException("prompt", "prompt must not be empty", "empty_prompt");
@@ -42,7 +43,7 @@ internal sealed record TextCompletionRequest(CompletionRequest Request, Generati
         if (first.ValueKind is JsonValueKind.String or JsonValueKind.Array)
         {
             if (count != 1) throw new InvalidRequestException("prompt", $"only one prompt per request is supported, got {count}", "unsupported_value");
-            if (first.ValueKind == JsonValueKind.String) return new CompletionRequest { Prompt = first.GetString() };
+            if (first.ValueKind == JsonValueKind.String) return new CompletionRequest { Prompt = JsonFields.Text(first, "prompt[0]") };
             return new CompletionRequest { PromptIds = Ids(first, "prompt[0]") };
         }
         return new CompletionRequest { PromptIds = Ids(prompt, "prompt") };

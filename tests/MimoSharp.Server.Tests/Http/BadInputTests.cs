@@ -56,6 +56,10 @@ public sealed class BadInputTests(TinyServerFixture fixture) : IClassFixture<Tin
         { Chat, $$$"""{"messages":{{{Hi}}},"response_format":{"type":"json_schema"}}""", 400, "response_format.type" },
         { Chat, $$$"""{"messages":{{{Hi}}},"logprobs":true}""", 400, "logprobs" },
         { Chat, $$$"""{"messages":{{{Hi}}},"presence_penalty":0.5}""", 400, "presence_penalty" },
+        { Chat, """{"messages":[{"role":"user","content":"bad \ud800 half"}]}""", 400, "messages[0].content" },
+        { Chat, $$$"""{"messages":{{{Hi}}},"stop":["\udc00"]}""", 400, "stop[0]" },
+        { Chat, """{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"\ud800"}}}}}]}""", 400, "tools[0].function.parameters.properties.a.type" },
+        { Text, """{"prompt":"\ud800"}""", 400, "prompt" },
         { Text, """{"max_tokens":4}""", 400, "prompt" },
         { Text, """{"prompt":[]}""", 400, "prompt" },
         { Text, """{"prompt":[1,2,99999]}""", 400, "prompt[2]" },
@@ -77,6 +81,28 @@ public sealed class BadInputTests(TinyServerFixture fixture) : IClassFixture<Tin
         Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
         if (param is null) Assert.Equal(JsonValueKind.Null, error.GetProperty("param").ValueKind);
         else Assert.Equal(param, error.GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task RandomlyMangledRequestsNeverGetA5xx()
+    {
+        // Valid requests with 1–3 fields replaced by values of every JSON kind, some cut short: a seeded fuzz.
+        var random = new Random(1);
+        string[] values = ["null", "true", "false", "0", "-1", "1", "2.5", "1e300", "-1e300", "99999999999999999999", "\"\"", "\"x\"", "\"auto\"",
+            "\"none\"", "[]", "[1]", "[\"a\"]", "{}", "{\"type\":\"text\"}", "[{\"role\":\"user\",\"content\":\"hi\"}]", "[{}]", "\"\\ud800\""];
+        string[] fields = ["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+            "seed", "stop", "n", "stream", "stream_options", "tools", "tool_choice", "chat_template_kwargs", "reasoning_effort", "response_format",
+            "logprobs", "presence_penalty", "ignore_eos", "prompt", "echo", "suffix", "best_of"];
+        for (int i = 0; i < 300; i++)
+        {
+            var body = new Dictionary<string, string> { ["messages"] = "[{\"role\":\"user\",\"content\":\"hi\"}]", ["max_tokens"] = "2", ["prompt"] = "\"hi\"" };
+            for (int k = random.Next(1, 4); k > 0; k--) body[fields[random.Next(fields.Length)]] = values[random.Next(values.Length)];
+            string json = "{" + string.Join(",", body.Select(p => $"\"{p.Key}\":{p.Value}")) + "}";
+            if (random.Next(20) == 0) json = json[..random.Next(json.Length)];
+            string path = random.Next(2) == 0 ? Chat : Text;
+            var (status, answer, _) = await Server.PostAsync(path, json);
+            Assert.True(status < 500, $"{path} {json} → {status}: {answer}");
+        }
     }
 
     [Fact]
