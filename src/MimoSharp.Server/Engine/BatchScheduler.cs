@@ -163,11 +163,12 @@ internal sealed class BatchScheduler : IGenerationQueue
                 _batch.Add(next.Sequence);
             }
             _runningCount = _running.Count;
+            // Cache bytes first: whoever sees a slot freed must also see its cache gone.
+            long bytes = 0;
+            foreach (var entry in _running) bytes += entry.Sequence!.Caches.AllocatedBytes;
+            _metrics.SetKvCacheBytes(bytes);
             _metrics.SetOccupancy(_runningCount, _waiting.Count);
         }
-        long bytes = 0;
-        foreach (var entry in _running) bytes += entry.Sequence!.Caches.AllocatedBytes;
-        _metrics.SetKvCacheBytes(bytes);
         return true;
     }
 
