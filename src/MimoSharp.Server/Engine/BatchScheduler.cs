@@ -201,6 +201,6 @@ internal sealed class BatchScheduler : IGenerationQueue
         lock (_gate) _stopping = true;
         _wake.Set();
         _thread.Join();
-        _wake.Dispose();
+        // _wake is not disposed: a request thread may still cancel its (already ended) ticket and Set() it.
     }
 }

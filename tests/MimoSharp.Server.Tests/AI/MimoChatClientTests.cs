@@ -63,6 +63,19 @@ public sealed class MimoChatClientTests
     }
 
     [Fact]
+    public async Task DisposingTheEngineEndsARunningRequestWithServerBusy()
+    {
+        var engine = MimoEngine.Load(TestModel.Dir);
+        IChatClient client = new MimoChatClient(engine, ownsEngine: true);
+        var options = new ChatOptions { MaxOutputTokens = 4000, AdditionalProperties = new() { ["ignore_eos"] = true } };
+        var busy = await Assert.ThrowsAsync<ServerBusyException>(async () =>
+        {
+            await foreach (var _ in client.GetStreamingResponseAsync("Go on forever.", options)) client.Dispose();
+        });
+        Assert.True(busy.ShuttingDown);
+    }
+
+    [Fact]
     public async Task ReasoningIsReasoningContentAndToolCallsAreFunctionCallContent()
     {
         const string answer = "<think>\nNeed the weather.\n</think>\n\nChecking." +
