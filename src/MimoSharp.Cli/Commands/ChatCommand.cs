@@ -36,7 +36,8 @@ internal static class ChatCommand
                 Sampling = sampling.Read(r),
                 StopTokens = stops,
                 Speculative = r.GetValue(speculative) ?? m.MtpLayers.Count,
-                AdaptiveSpeculation = r.GetValue(speculative) is null,
+                // A timing-driven depth changes how random draws are consumed, so with a seed the depth stays fixed.
+                AdaptiveSpeculation = r.GetValue(speculative) is null && (r.GetValue(sampling.Temperature) == 0 || r.GetValue(sampling.Seed) is null),
             };
             var history = new List<ChatMessage>();
             if (r.GetValue(system) is string sys) history.Add(ChatMessage.System(sys));

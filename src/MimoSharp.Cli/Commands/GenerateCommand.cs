@@ -54,7 +54,8 @@ internal static class GenerateCommand
                 Sampling = sampling.Read(r),
                 StopTokens = r.GetValue(stop) is string s ? Cli.ParseTokens(s) : m.Config.EosTokenIds,
                 Speculative = k,
-                AdaptiveSpeculation = fixedK is null,
+                // A timing-driven depth changes how random draws are consumed, so with a seed the depth stays fixed.
+                AdaptiveSpeculation = fixedK is null && (r.GetValue(sampling.Temperature) == 0 || r.GetValue(sampling.Seed) is null),
             };
             var generator = new Generator(m, options);
             bool asJson = r.GetValue(json);

@@ -57,6 +57,20 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void SeededSamplingWithDefaultSpeculationIsReproducible()
+    {
+        string[] args = ["generate", "--model", Fixtures.Dir("tiny_fp8"), "--tokens", "5,6,7", "--max-tokens", "24",
+            "--temperature", "0.9", "--seed", "11", "--json"];
+        var a = MimoProcess.Run(args);
+        var b = MimoProcess.Run(args);
+        Assert.True(a.ExitCode == 0, a.Stderr);
+        var ra = JsonDocument.Parse(a.Stdout).RootElement;
+        Assert.Equal(Fixtures.Ints(ra.GetProperty("generated_ids")), Fixtures.Ints(JsonDocument.Parse(b.Stdout).RootElement.GetProperty("generated_ids")));
+        Assert.False(ra.GetProperty("speculative").GetProperty("adaptive").GetBoolean());
+        Assert.Equal(3, ra.GetProperty("speculative").GetProperty("k").GetInt32());
+    }
+
+    [Fact]
     public void InspectReportsCountsAndKvCost()
     {
         var r = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8"), "--json");
