@@ -193,11 +193,11 @@ public static class GgufExport
         w.AddUInt32(K("attention.sliding_window"), cfg.SlidingWindow);
         w.AddArray(K("attention.sliding_window_pattern"), GgufValueType.Int32, Enumerable.Range(0, blocks).Select(b => Swa(b) ? 1 : 0).ToArray());
         if (cfg.AttentionValueScale != 1.0) w.AddFloat32(K("attention.value_scale"), cfg.AttentionValueScale);
+        w.AddUInt32(K("expert_feed_forward_length"), cfg.MoeIntermediateSize); // required by llama.cpp even without MoE layers
         if (cfg.IsMoeLayer.Any(x => x))
         {
             w.AddUInt32(K("expert_count"), cfg.NRoutedExperts);
             w.AddUInt32(K("expert_used_count"), cfg.NumExpertsPerTok);
-            w.AddUInt32(K("expert_feed_forward_length"), cfg.MoeIntermediateSize);
             if (cfg.NGroup > 1)
             {
                 w.AddUInt32(K("expert_group_count"), cfg.NGroup);
