@@ -77,21 +77,26 @@ public sealed class SpeculativeDecodingTests
     {
         var policy = new AdaptiveDraftLength(3);
         for (int i = 0; i < 6; i++) policy.Next();
-        // Plain pass 10 ms; a 4-row pass 12 ms; each draft 1 ms; depth j accepted with rate 0.9.
+        // Plain pass 10 ms; 2 rows 10.7 ms; 4 rows 12 ms; each draft 1 ms; depth j accepted with rate 0.9.
         for (int i = 0; i < 40; i++)
         {
             policy.RecordVerify(1, 0.010);
+            policy.RecordVerify(2, 0.0107);
             policy.RecordVerify(4, 0.012);
             for (int d = 0; d < 3; d++) policy.RecordDraft(d, 0.001);
             policy.RecordAcceptance(3, 3);
         }
         Assert.Equal(3, policy.Next());
         Assert.InRange(policy.BreakEvenAcceptanceLength(3), 1.49, 1.51);
-        // Now drafts stop being accepted: plain decoding wins.
+        // Now drafts stop being accepted: plain decoding wins, apart from rare probes whose interval grows.
         for (int i = 0; i < 40; i++) policy.RecordAcceptance(3, 0);
-        int chosen = policy.Next();
-        if (chosen != 3) Assert.Equal(0, chosen); // 3 only on a probe step
-        Assert.Equal(0, policy.Next() == 3 ? policy.Next() : policy.Current);
+        int drafting = 0;
+        for (int step = 0; step < 1000; step++)
+        {
+            int k = policy.Next();
+            if (k > 0) { drafting++; policy.RecordAcceptance(k, 0); }
+        }
+        Assert.InRange(drafting, 1, 12);
     }
 
     [Fact]
