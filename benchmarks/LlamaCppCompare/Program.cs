@@ -6,6 +6,7 @@
 //       synthetic-dense is a small random model without MoE layers (rows of 256 values, so every Q4_K
 //       tensor stays Q4_K): quantised formats compare without the expert-choice flips that tiny random
 //       routers make at their 1e-4 gaps; synthetic-moe is the same with MoE layers.
+//       --ours OTHER.gguf runs our engine on another file (e.g. the same weights dequantised to F32).
 //   bench --model DIR|FILE.gguf [--quant q8_0] [--prompt 32] [--gen 64] [--repeat 5] [--threads N]
 //       Greedy decoding speed of both engines, runs alternating, medians and the ratio.
 //
