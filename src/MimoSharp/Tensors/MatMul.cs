@@ -53,44 +53,12 @@ public static class MatMul
         float* y = (float*)ya;
         if (w.Format == WeightFormat.Q8_0)
         {
-            // Activations quantised per 32-value block, as llama.cpp's Q8_0 path does.
-            int rowBytes = Q8_0.RowBytes(cols), blocks = rowBytes / Q8_0.BlockBytes;
-            byte[] xq = ArrayPool<byte>.Shared.Rent(n * rowBytes + 32);
-            try
-            {
-                for (int t = 0; t < n; t++) Q8_0.QuantizeRow(x.Slice(t * cols, cols), xq.AsSpan(t * rowBytes, rowBytes));
-                for (int r = r0; r < r1; r++)
-                {
-                    var row = w.Q8Row(r);
-                    for (int t = 0; t < n; t++)
-                        y[(long)t * rows + r] = Q8_0.Dot(row, xq.AsSpan(t * rowBytes, rowBytes), blocks);
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(xq);
-            }
+            QuantizedRows<Q8Activations>(w, x, y, n, r0, r1);
             return;
         }
         if (w.Format == WeightFormat.Q4_K)
         {
-            // Activations quantised per row to Q8_K, as llama.cpp's Q4_K path does.
-            int xBytes = Q4_K.ActivationRowBytes(cols), blocks = Q4_K.Blocks(cols);
-            byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes);
-            try
-            {
-                for (int t = 0; t < n; t++) Q4_K.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
-                for (int r = r0; r < r1; r++)
-                {
-                    var row = w.Q4KRow(r);
-                    for (int t = 0; t < n; t++)
-                        y[(long)t * rows + r] = Q4_K.Dot(row, xq.AsSpan(t * xBytes, xBytes), blocks);
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(xq);
-            }
+            QuantizedRows<Q4KActivations>(w, x, y, n, r0, r1);
             return;
         }
         if (w.Format == WeightFormat.BF16)
@@ -128,5 +96,61 @@ public static class MatMul
         {
             if (rented is not null) ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// Block-quantised weights: the n inputs are quantised once (the activation format llama.cpp pairs with the
+    /// weight format), then each weight row is read once for all of them with the format's integer dot.
+    /// </summary>
+    private static unsafe void QuantizedRows<TFormat>(WeightMatrix w, ReadOnlySpan<float> x, float* y, int n, int r0, int r1)
+        where TFormat : struct, IActivationFormat
+    {
+        int cols = w.Cols, rows = w.Rows;
+        int xBytes = TFormat.RowBytes(cols), blocks = TFormat.Blocks(cols);
+        byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes + 32);
+        try
+        {
+            for (int t = 0; t < n; t++) TFormat.Quantize(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+            for (int r = r0; r < r1; r++)
+            {
+                var row = TFormat.WeightRow(w, r);
+                for (int t = 0; t < n; t++)
+                    y[(long)t * rows + r] = TFormat.Dot(row, xq.AsSpan(t * xBytes, xBytes), blocks);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(xq);
+        }
+    }
+
+    /// <summary>How inputs are quantised for a block weight format, and that format's dot product.</summary>
+    private interface IActivationFormat
+    {
+        static abstract int RowBytes(int cols);
+        static abstract int Blocks(int cols);
+        static abstract void Quantize(ReadOnlySpan<float> x, Span<byte> blocks);
+        static abstract ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r);
+        static abstract float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks);
+    }
+
+    /// <summary>Q8_0 weights with activations quantised to Q8_0 per 32 values.</summary>
+    private struct Q8Activations : IActivationFormat
+    {
+        public static int RowBytes(int cols) => Q8_0.RowBytes(cols);
+        public static int Blocks(int cols) => Q8_0.RowBytes(cols) / Q8_0.BlockBytes;
+        public static void Quantize(ReadOnlySpan<float> x, Span<byte> blocks) => Q8_0.QuantizeRow(x, blocks);
+        public static ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r) => w.Q8Row(r);
+        public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks) => Q8_0.Dot(w, x, blocks);
+    }
+
+    /// <summary>Q4_K weights with activations quantised to Q8_K per row.</summary>
+    private struct Q4KActivations : IActivationFormat
+    {
+        public static int RowBytes(int cols) => Q4_K.ActivationRowBytes(cols);
+        public static int Blocks(int cols) => Q4_K.Blocks(cols);
+        public static void Quantize(ReadOnlySpan<float> x, Span<byte> blocks) => Q4_K.QuantizeActivations(x, blocks);
+        public static ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r) => w.Q4KRow(r);
+        public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks) => Q4_K.Dot(w, x, blocks);
     }
 }
