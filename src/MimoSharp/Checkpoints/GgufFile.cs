@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text;
 
 namespace MimoSharp.Checkpoints;
@@ -40,9 +39,7 @@ public sealed unsafe class GgufTensor
 /// </summary>
 public sealed unsafe class GgufFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private byte* _base;
+    private readonly MappedFile _file;
 
     public string Path { get; }
     public uint Version { get; }
@@ -51,13 +48,11 @@ public sealed unsafe class GgufFile : IDisposable
     public IReadOnlyList<GgufTensor> TensorList { get; }
     public IReadOnlyDictionary<string, GgufTensor> Tensors { get; }
 
-    private GgufFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, uint version, int alignment,
+    private GgufFile(string path, MappedFile file, uint version, int alignment,
         Dictionary<string, object> metadata, List<GgufTensor> tensors)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
         Version = version;
         Alignment = alignment;
         Metadata = metadata;
@@ -83,14 +78,10 @@ public sealed unsafe class GgufFile : IDisposable
         long length = new FileInfo(path).Length;
         if (length < 24)
             throw new CheckpointException($"{path}: file is {length} bytes, too short for a GGUF header (truncated download?)");
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        byte* basePtr = null;
+        var file = MappedFile.Open(path, length);
+        byte* basePtr = file.Pointer;
         try
         {
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            basePtr += view.PointerOffset;
             var reader = new Reader(path, basePtr, length);
             uint magic = reader.U32("magic");
             if (magic != Gguf.Magic)
@@ -171,13 +162,11 @@ public sealed unsafe class GgufFile : IDisposable
             for (int i = 1; i < sorted.Count; i++)
                 if (sorted[i].Offset < sorted[i - 1].Offset + sorted[i - 1].ByteLength)
                     throw new CheckpointException($"{path}: tensors {sorted[i - 1].Name} and {sorted[i].Name} overlap in the data section (corrupt file)");
-            return new GgufFile(path, map, view, basePtr, version, alignment, metadata, tensors);
+            return new GgufFile(path, file, version, alignment, metadata, tensors);
         }
         catch
         {
-            if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -260,16 +249,8 @@ public sealed unsafe class GgufFile : IDisposable
         _ => "an integer",
     };
 
-    public void Dispose()
-    {
-        if (_base != null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _base = null;
-        }
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
+
 
     /// <summary>Bounds-checked cursor over the header.</summary>
     private ref struct Reader(string path, byte* data, long length)

@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 
 namespace MimoSharp.Checkpoints;
@@ -10,21 +9,16 @@ namespace MimoSharp.Checkpoints;
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private byte* _base;
+    private readonly MappedFile _file;
 
     public string Path { get; }
     public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr,
-        Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
+    private SafetensorsFile(string path, MappedFile file, Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
         Tensors = tensors;
         Metadata = metadata;
     }
@@ -40,22 +34,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (length < 8)
             throw new CheckpointException($"{path}: file is {length} bytes, too short for a safetensors header (truncated download?)");
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        byte* basePtr = null;
+        var file = MappedFile.Open(path, length);
         try
         {
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            basePtr += view.PointerOffset;
-            var (tensors, metadata) = ParseHeader(path, basePtr, length);
-            return new SafetensorsFile(path, map, view, basePtr, tensors, metadata);
+            var (tensors, metadata) = ParseHeader(path, file.Pointer, length);
+            return new SafetensorsFile(path, file, tensors, metadata);
         }
         catch
         {
-            if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -155,14 +142,5 @@ public sealed unsafe class SafetensorsFile : IDisposable
         };
     }
 
-    public void Dispose()
-    {
-        if (_base != null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _base = null;
-        }
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

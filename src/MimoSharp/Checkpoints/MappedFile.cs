@@ -1,0 +1,55 @@
+using System.IO.MemoryMappedFiles;
+
+namespace MimoSharp.Checkpoints;
+
+/// <summary>
+/// A whole file mapped read-only into memory: the checkpoint readers parse headers from it and point the
+/// kernels straight at its tensor data, so only the pages a computation touches are read from disk.
+/// </summary>
+internal sealed unsafe class MappedFile : IDisposable
+{
+    private readonly MemoryMappedFile _map;
+    private readonly MemoryMappedViewAccessor _view;
+
+    public byte* Pointer { get; private set; }
+    public long Length { get; }
+
+    private MappedFile(MemoryMappedFile map, MemoryMappedViewAccessor view, byte* pointer, long length)
+    {
+        _map = map;
+        _view = view;
+        Pointer = pointer;
+        Length = length;
+    }
+
+    /// <summary>Maps a non-empty file (the caller checks existence and minimum length first, with its own message).</summary>
+    public static MappedFile Open(string path, long length)
+    {
+        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        MemoryMappedViewAccessor? view = null;
+        try
+        {
+            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            return new MappedFile(map, view, p + view.PointerOffset, length);
+        }
+        catch
+        {
+            view?.Dispose();
+            map.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Pointer != null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            Pointer = null;
+        }
+        _view.Dispose();
+        _map.Dispose();
+    }
+}
