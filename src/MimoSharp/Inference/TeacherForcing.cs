@@ -55,7 +55,11 @@ public static class TeacherForcing
         }
         return new TeacherForcedOutputs
         {
-            Length = t, Logits = logits, HiddenPrenorm = hidden, MtpLogits = mtpLogits, MtpHidden = mtpHidden,
+            Length = t,
+            Logits = logits,
+            HiddenPrenorm = hidden,
+            MtpLogits = mtpLogits,
+            MtpHidden = mtpHidden,
         };
     }
 }

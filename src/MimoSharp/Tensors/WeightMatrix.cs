@@ -192,7 +192,7 @@ public sealed unsafe class WeightMatrix
             for (; i <= src.Length - 8; i += 8)
             {
                 var w = Vector128.LoadUnsafe(ref ps, (nuint)i);
-                var wide = Vector256.WidenLower(w.ToVector256Unsafe()) ;
+                var wide = Vector256.WidenLower(w.ToVector256Unsafe());
                 (Vector256.ShiftLeft(wide.AsUInt32(), 16)).AsSingle().StoreUnsafe(ref pd, (nuint)i);
             }
         }

@@ -84,91 +84,91 @@ public sealed class ChatOutputParser
         switch (_state)
         {
             case State.Start:
-            {
-                string s = _pending.TrimStart();
-                if (s.StartsWith(ThinkOpen, StringComparison.Ordinal))
                 {
-                    _pending = s[ThinkOpen.Length..];
-                    _state = State.Reasoning;
-                    _sawReasoning = true;
-                    return true;
-                }
-                if (!final && ThinkOpen.StartsWith(s, StringComparison.Ordinal)) return false;
-                _state = State.Content;
-                return true;
-            }
-            case State.Reasoning:
-            {
-                int close = _pending.IndexOf(ThinkClose, StringComparison.Ordinal);
-                if (close >= 0)
-                {
-                    AppendReasoning(_pending[..close].TrimEnd('\n'));
-                    _pending = _pending[(close + ThinkClose.Length)..];
-                    _state = State.Content;
-                    _contentAtStart = true;
-                    return true;
-                }
-                // Hold a possible "</think>" prefix and trailing newlines (trimmed if the reasoning ends there).
-                int end = _pending.Length - (final ? 0 : PartialSuffix(_pending, ThinkClose));
-                while (end > 0 && _pending[end - 1] == '\n') end--;
-                AppendReasoning(_pending[..end]);
-                _pending = final ? "" : _pending[end..];
-                return false;
-            }
-            case State.Content:
-            {
-                if (_contentAtStart)
-                {
-                    _pending = _pending.TrimStart('\n');
-                    if (_pending.Length == 0) return false;
-                    _contentAtStart = false;
-                }
-                int open = _pending.IndexOf(CallOpen, StringComparison.Ordinal);
-                if (open >= 0)
-                {
-                    AppendContent(_pending[..open], droppable: true);
-                    _pending = _pending[(open + CallOpen.Length)..];
-                    _state = State.ToolCall;
-                    return true;
-                }
-                int end = _pending.Length - (final ? 0 : PartialSuffix(_pending, CallOpen));
-                string ready = _pending[..end];
-                // Whitespace between or after tool calls is layout, not content, unless real text follows.
-                if (_afterToolCall && string.IsNullOrWhiteSpace(ready))
-                {
-                    if (final) _pending = "";
-                    return false;
-                }
-                AppendContent(ready, droppable: false);
-                _pending = _pending[end..];
-                return false;
-            }
-            default:
-            {
-                int close = _pending.IndexOf(CallClose, StringComparison.Ordinal);
-                if (close < 0)
-                {
-                    if (final)
+                    string s = _pending.TrimStart();
+                    if (s.StartsWith(ThinkOpen, StringComparison.Ordinal))
                     {
-                        AppendContent(CallOpen + _pending, droppable: false);
-                        _pending = "";
+                        _pending = s[ThinkOpen.Length..];
+                        _state = State.Reasoning;
+                        _sawReasoning = true;
+                        return true;
                     }
+                    if (!final && ThinkOpen.StartsWith(s, StringComparison.Ordinal)) return false;
+                    _state = State.Content;
+                    return true;
+                }
+            case State.Reasoning:
+                {
+                    int close = _pending.IndexOf(ThinkClose, StringComparison.Ordinal);
+                    if (close >= 0)
+                    {
+                        AppendReasoning(_pending[..close].TrimEnd('\n'));
+                        _pending = _pending[(close + ThinkClose.Length)..];
+                        _state = State.Content;
+                        _contentAtStart = true;
+                        return true;
+                    }
+                    // Hold a possible "</think>" prefix and trailing newlines (trimmed if the reasoning ends there).
+                    int end = _pending.Length - (final ? 0 : PartialSuffix(_pending, ThinkClose));
+                    while (end > 0 && _pending[end - 1] == '\n') end--;
+                    AppendReasoning(_pending[..end]);
+                    _pending = final ? "" : _pending[end..];
                     return false;
                 }
-                string inner = _pending[..close];
-                _pending = _pending[(close + CallClose.Length)..];
-                _state = State.Content;
-                if (TryParseToolCall(inner, out ToolCall? call))
+            case State.Content:
                 {
-                    _toolCalls.Add(call);
-                    _afterToolCall = true;
+                    if (_contentAtStart)
+                    {
+                        _pending = _pending.TrimStart('\n');
+                        if (_pending.Length == 0) return false;
+                        _contentAtStart = false;
+                    }
+                    int open = _pending.IndexOf(CallOpen, StringComparison.Ordinal);
+                    if (open >= 0)
+                    {
+                        AppendContent(_pending[..open], droppable: true);
+                        _pending = _pending[(open + CallOpen.Length)..];
+                        _state = State.ToolCall;
+                        return true;
+                    }
+                    int end = _pending.Length - (final ? 0 : PartialSuffix(_pending, CallOpen));
+                    string ready = _pending[..end];
+                    // Whitespace between or after tool calls is layout, not content, unless real text follows.
+                    if (_afterToolCall && string.IsNullOrWhiteSpace(ready))
+                    {
+                        if (final) _pending = "";
+                        return false;
+                    }
+                    AppendContent(ready, droppable: false);
+                    _pending = _pending[end..];
+                    return false;
                 }
-                else
+            default:
                 {
-                    AppendContent(CallOpen + inner + CallClose, droppable: false);
+                    int close = _pending.IndexOf(CallClose, StringComparison.Ordinal);
+                    if (close < 0)
+                    {
+                        if (final)
+                        {
+                            AppendContent(CallOpen + _pending, droppable: false);
+                            _pending = "";
+                        }
+                        return false;
+                    }
+                    string inner = _pending[..close];
+                    _pending = _pending[(close + CallClose.Length)..];
+                    _state = State.Content;
+                    if (TryParseToolCall(inner, out ToolCall? call))
+                    {
+                        _toolCalls.Add(call);
+                        _afterToolCall = true;
+                    }
+                    else
+                    {
+                        AppendContent(CallOpen + inner + CallClose, droppable: false);
+                    }
+                    return true;
                 }
-                return true;
-            }
         }
     }
 

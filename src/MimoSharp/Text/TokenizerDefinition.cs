@@ -92,8 +92,13 @@ internal sealed class TokenizerDefinition
 
         return new TokenizerDefinition
         {
-            Tokens = tokens, Ids = ids, ByteToId = byteToId, MergeRank = mergeRank, MergeResult = mergeResult,
-            Nfc = nfc, AddedTokens = added.ToArray(),
+            Tokens = tokens,
+            Ids = ids,
+            ByteToId = byteToId,
+            MergeRank = mergeRank,
+            MergeResult = mergeResult,
+            Nfc = nfc,
+            AddedTokens = added.ToArray(),
         };
     }
 

@@ -209,9 +209,16 @@ public sealed class BadInputTests : IDisposable
     {
         var cfg = MimoConfig.Parse(new JsonObject
         {
-            ["vocab_size"] = 10, ["hidden_size"] = 8, ["intermediate_size"] = 16, ["moe_intermediate_size"] = 4,
-            ["num_hidden_layers"] = 12, ["num_attention_heads"] = 2, ["head_dim"] = 4, ["sliding_window"] = 4,
-            ["n_routed_experts"] = 4, ["num_experts_per_tok"] = 2,
+            ["vocab_size"] = 10,
+            ["hidden_size"] = 8,
+            ["intermediate_size"] = 16,
+            ["moe_intermediate_size"] = 4,
+            ["num_hidden_layers"] = 12,
+            ["num_attention_heads"] = 2,
+            ["head_dim"] = 4,
+            ["sliding_window"] = 4,
+            ["n_routed_experts"] = 4,
+            ["num_experts_per_tok"] = 2,
         });
         bool[] globalLayers = cfg.IsSlidingWindowLayer.Select(x => !x).ToArray();
         Assert.Equal([true, false, false, false, false, true, false, false, false, false, false, true], globalLayers);
