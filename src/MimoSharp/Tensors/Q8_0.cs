@@ -17,7 +17,7 @@ public static class Q8_0
 
     public static int RowBytes(int cols) => (cols + BlockValues - 1) / BlockValues * BlockBytes;
 
-    /// <summary>Quantises one row (round to nearest, scale = max|x| / 127); a ragged last block is zero-padded.</summary>
+    /// <summary>Quantises one row as ggml does (scale = max|x| / 127, round half to even); a ragged last block is zero-padded.</summary>
     public static void QuantizeRow(ReadOnlySpan<float> x, Span<byte> blocks)
     {
         int nb = (x.Length + BlockValues - 1) / BlockValues;
@@ -30,12 +30,12 @@ public static class Q8_0
             float d = amax / 127f;
             Half dh = (Half)d;
             MemoryMarshal.Write(block, in dh);
-            // Quantise with the scale as stored, so that d·q reproduces the values as closely as the format allows.
-            float stored = (float)dh;
-            float inv = stored != 0 ? 1f / stored : 0f;
+            // ggml's rule (its vectorised quantiser), so our Q8_0 products equal llama.cpp's:
+            // q = round-half-even(x / d) with d = max|x| / 127 unrounded; d is stored as f16.
+            float inv = d != 0 ? 1f / d : 0f;
             var q = MemoryMarshal.Cast<byte, sbyte>(block[2..]);
             for (int i = 0; i < BlockValues; i++)
-                q[i] = i < len ? (sbyte)Math.Clamp((int)MathF.Round(x[start + i] * inv, MidpointRounding.AwayFromZero), -127, 127) : (sbyte)0;
+                q[i] = i < len ? (sbyte)Math.Clamp((int)MathF.Round(x[start + i] * inv, MidpointRounding.ToEven), -127, 127) : (sbyte)0;
         }
     }
 
