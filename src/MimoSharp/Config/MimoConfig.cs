@@ -127,6 +127,18 @@ public sealed record MimoConfig
                 : [128, 128];
         }
 
+        // Keys whose other values would change the equations this engine implements: refuse rather than guess.
+        RequireValue(obj, source, "scoring_func", "sigmoid");
+        RequireValue(obj, source, "topk_method", "noaux_tc");
+        RequireValue(obj, source, "hidden_act", "silu");
+        if (obj["rope_scaling"] is JsonNode scaling)
+            throw new MimoConfigException(source, "rope_scaling",
+                $"rope_scaling {scaling.ToJsonString()} is not supported (MiMo-V2-Flash uses none; its semantics are unconfirmed)");
+        if (r.IntOrNull("n_shared_experts") is int shared && shared != 0)
+            throw new MimoConfigException(source, "n_shared_experts", $"n_shared_experts {shared} is not supported (MiMo-V2-Flash has none)");
+        if (r.BoolOr("attention_bias", false))
+            throw new MimoConfigException(source, "attention_bias", "attention_bias true is not supported (MiMo-V2-Flash's projections have no bias)");
+
         var cfg = new MimoConfig
         {
             VocabSize = r.Int("vocab_size"),
@@ -157,6 +169,14 @@ public sealed record MimoConfig
         };
         cfg.Validate(source);
         return cfg;
+    }
+
+    private static void RequireValue(JsonObject obj, string source, string key, string expected)
+    {
+        if (obj[key] is not JsonNode node) return;
+        string? value = node is JsonValue v && v.TryGetValue(out string? text) ? text : null;
+        if (value != expected)
+            throw new MimoConfigException(source, key, $"{key} {node.ToJsonString()} is not supported (expected \"{expected}\")");
     }
 
     private void Validate(string source)

@@ -180,6 +180,22 @@ public sealed class BadInputTests : IDisposable
             $"error should name {expected}: {e.Message}");
     }
 
+    [Theory]
+    [InlineData("scoring_func", "\"softmax\"")]
+    [InlineData("topk_method", "\"greedy\"")]
+    [InlineData("hidden_act", "\"gelu\"")]
+    [InlineData("rope_scaling", "{\"type\":\"yarn\",\"factor\":4}")]
+    [InlineData("n_shared_experts", "1")]
+    [InlineData("attention_bias", "true")]
+    public void ConfigValuesThatChangeTheEquationsAreRefusedNamingTheKey(string key, string json)
+    {
+        Copy("tiny_f32");
+        EditConfig(c => c[key] = JsonNode.Parse(json));
+        var e = Assert.Throws<MimoConfigException>(() => MimoModel.Load(_dir).Dispose());
+        Assert.Equal(key, e.Key);
+        Assert.Contains(key, e.Message);
+    }
+
     [Fact]
     public void LayerPatternsThatContradictTheTensors()
     {
