@@ -11,4 +11,5 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 foreach (var command in TextCommands.Create()) root.Subcommands.Add(command);
 foreach (var command in TrainCommands.Create()) root.Subcommands.Add(command);
+root.Subcommands.Add(DistillCommands.Create());
 return root.Parse(args).Invoke();

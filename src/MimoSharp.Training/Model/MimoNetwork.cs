@@ -75,6 +75,17 @@ public sealed class MimoNetwork : nn.Module
         return _lmHead.forward(MtpLayers[depth].FinalNorm.forward(x)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Routing replay (R3) for every MoE layer: routes[i] is [B·T, k] int64 for <see cref="MoeLayers"/>[i], in the
+    /// row order of the flattened [B, T] input; null restores the routers' own choice.
+    /// </summary>
+    public void ReplayRouting(IReadOnlyList<Tensor>? routes)
+    {
+        if (routes is not null && routes.Count != MoeLayers.Count)
+            throw new ArgumentException($"routing replay needs one routing per MoE layer ({MoeLayers.Count}), got {routes.Count}");
+        for (int i = 0; i < MoeLayers.Count; i++) MoeLayers[i].Moe.ReplayIndices = routes?[i];
+    }
+
     /// <summary>Weight initialisation for training from scratch: N(0, initializer_range) matrices (output projections
     /// scaled by 1/√(2L)), unit norms, zero sinks and zero correction biases. Deterministic given torch's seed.</summary>
     public void InitializeWeights(double std)

@@ -18,6 +18,18 @@ public sealed class MoeFeedForward : nn.Module<Tensor, Tensor>
     /// <summary>Tokens routed to each expert in the last forward (a token counts once per expert that took it).</summary>
     public long[] LastLoad { get; private set; }
 
+    /// <summary>
+    /// Routing replay (R3): when set, the experts [N, k] (int64, rows in the order of the flattened input) that the
+    /// next forwards use instead of the router's own choice; the router still weighs them. Null routes normally.
+    /// </summary>
+    public Tensor? ReplayIndices { get; set; }
+
+    /// <summary>Whether <see cref="LastIndices"/> is kept (off by default: it holds a tensor per forward).</summary>
+    public bool RecordIndices { get; set; }
+
+    /// <summary>The experts [N, k] the last forward used, when <see cref="RecordIndices"/> is on.</summary>
+    public Tensor? LastIndices { get; private set; }
+
     public MoeFeedForward(MimoConfig config) : base(nameof(MoeFeedForward))
     {
         _config = config;
@@ -38,7 +50,12 @@ public sealed class MoeFeedForward : nn.Module<Tensor, Tensor>
         long h = shape[^1];
         var flat = x.reshape(-1, h);
         long n = flat.shape[0];
-        var (indices, weights) = Gate.forward(flat);
+        var (indices, weights) = ReplayIndices is { } replay ? (replay, Gate.WeightsFor(flat, replay)) : Gate.forward(flat);
+        if (RecordIndices)
+        {
+            LastIndices?.Dispose();
+            LastIndices = indices.detach().clone().DetachFromDisposeScope();
+        }
         int k = _config.NumExpertsPerTok;
         var expertOfSlot = indices.reshape(-1);                                       // [N*k]
         var tokenOfSlot = arange(n).repeat_interleave(k);                            // [N*k]

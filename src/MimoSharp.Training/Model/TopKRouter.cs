@@ -49,12 +49,32 @@ public sealed class TopKRouter : nn.Module<Tensor, (Tensor Indices, Tensor Weigh
             }
         }
         var indices = choice.topk(c.NumExpertsPerTok, -1).indexes;
-        var weights = scores.gather(1, indices);
-        if (c.NormTopkProb) weights = weights / (weights.sum(-1, keepdim: true) + 1e-20);
-        if (c.RoutedScalingFactor != 1.0) weights = weights * c.RoutedScalingFactor;
+        var weights = Weigh(scores, indices);
         indices.MoveToOuterDisposeScope();
         weights.MoveToOuterDisposeScope();
         return (indices, weights);
+    }
+
+    /// <summary>
+    /// Routing replay (R3): the weights of experts chosen elsewhere (by the inference engine), computed from this
+    /// router's current scores, so gradients still reach the gate. indices: [N, k] int64.
+    /// </summary>
+    public Tensor WeightsFor(Tensor x, Tensor indices)
+    {
+        if (indices.shape.Length != 2 || indices.shape[0] != x.shape[0] || indices.shape[1] != _config.NumExpertsPerTok)
+            throw new ArgumentException($"replayed routing has shape [{string.Join(", ", indices.shape)}], expected [{x.shape[0]}, {_config.NumExpertsPerTok}]");
+        using var scope = NewDisposeScope();
+        var scores = nn.functional.linear(x, Weight).sigmoid();
+        return Weigh(scores, indices).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The un-biased scores of the chosen experts, renormalised if norm_topk_prob, times routed_scaling_factor.</summary>
+    private Tensor Weigh(Tensor scores, Tensor indices)
+    {
+        var weights = scores.gather(1, indices);
+        if (_config.NormTopkProb) weights = weights / (weights.sum(-1, keepdim: true) + 1e-20);
+        if (_config.RoutedScalingFactor != 1.0) weights = weights * _config.RoutedScalingFactor;
+        return weights;
     }
 
     /// <summary>

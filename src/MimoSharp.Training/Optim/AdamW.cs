@@ -62,12 +62,20 @@ public sealed class AdamW
         double bias1 = 1 - Math.Pow(Beta1, Step), bias2 = 1 - Math.Pow(Beta2, Step);
         foreach (var (name, p, decay) in _params)
         {
-            if (p.grad is not { } g) continue;
+            // A parameter without a gradient buffer (an expert no token reached yet) steps as if its gradient were
+            // zero: its moments still decay. Gradient buffers are not checkpointed, so skipping it instead would make
+            // the first step after a resume differ from the uninterrupted run's.
+            var g = p.grad;
             using var scope = NewDisposeScope();
             var m = M[name];
             var v = V[name];
-            m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
+            m.mul_(Beta1);
+            v.mul_(Beta2);
+            if (g is not null)
+            {
+                m.add_(g, alpha: 1 - Beta1);
+                v.addcmul_(g, g, value: 1 - Beta2);
+            }
             if (decay && WeightDecay > 0) p.mul_(1 - lr * WeightDecay);
             var denominator = (v / bias2).sqrt_().add_(Eps);
             p.addcdiv_(m, denominator, value: -lr / bias1);

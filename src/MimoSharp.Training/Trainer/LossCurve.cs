@@ -8,7 +8,7 @@ public static class LossCurve
 {
     public sealed record Series(string Name, string Color, IReadOnlyList<(double Step, double Value)> Points, bool Dots = false);
 
-    public static string Svg(IReadOnlyList<Series> series, string title)
+    public static string Svg(IReadOnlyList<Series> series, string title, string yLabel = "loss (nats/token)", string xLabel = "step")
     {
         const int width = 800, height = 480, left = 64, right = 170, top = 40, bottom = 48;
         var all = series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.Value)).ToList();
@@ -34,8 +34,8 @@ public static class LossCurve
                 $"<text x=\"{X(s)}\" y=\"{top + plotH + 18}\" text-anchor=\"middle\">{s:0}</text>\n");
         }
         svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left}\" y=\"{top}\" width=\"{F(plotW)}\" height=\"{F(plotH)}\" fill=\"none\" stroke=\"#333\"/>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW / 2)}\" y=\"{height - 10}\" text-anchor=\"middle\">step</text>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"16\" y=\"{F(top + plotH / 2)}\" transform=\"rotate(-90 16 {F(top + plotH / 2)})\" text-anchor=\"middle\">loss (nats/token)</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW / 2)}\" y=\"{height - 10}\" text-anchor=\"middle\">{Escape(xLabel)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"16\" y=\"{F(top + plotH / 2)}\" transform=\"rotate(-90 16 {F(top + plotH / 2)})\" text-anchor=\"middle\">{Escape(yLabel)}</text>\n");
         int legend = 0;
         foreach (var s in series)
         {

@@ -237,46 +237,14 @@ public sealed class Trainer
     {
         var metadata = new Dictionary<string, string> { ["mimo_train_step"] = state.Step.ToString(CultureInfo.InvariantCulture) };
         NetworkCheckpoint.Save(network, _o.OutputDirectory, _o.SaveDType, File.Exists(tokenizer) ? tokenizer : null, metadata);
-        var writer = new SafetensorsWriter();
-        writer.AddMetadata("step", optimizer.Step.ToString(CultureInfo.InvariantCulture));
-        foreach (var (name, t) in NetworkCheckpoint.Tensors(network))
-        {
-            writer.AddF32("master/" + name, t.shape, NetworkCheckpoint.ToArray(t));
-            if (optimizer.M.TryGetValue(name, out var m))
-            {
-                writer.AddF32("adam_m/" + name, m.shape, NetworkCheckpoint.ToArray(m));
-                writer.AddF32("adam_v/" + name, m.shape, NetworkCheckpoint.ToArray(optimizer.V[name]));
-            }
-        }
-        writer.Write(Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName));
+        OptimizerCheckpoint.Save(network, optimizer, Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName));
         state.Save(_o.OutputDirectory);
         File.WriteAllText(Path.Combine(_o.OutputDirectory, "loss.svg"), Curve(state, network.MtpLayers.Count));
     }
 
     private void LoadOptimizer(MimoNetwork network, AdamW optimizer, TrainState state)
     {
-        string path = Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName);
-        if (!File.Exists(path)) throw new InvalidOperationException($"cannot resume {_o.OutputDirectory}: {path} is missing");
-        using var file = SafetensorsFile.Open(path);
-        using var _ = no_grad();
-        void Copy(string name, Tensor target)
-        {
-            if (!file.Tensors.TryGetValue(name, out var info))
-                throw new InvalidOperationException($"cannot resume {_o.OutputDirectory}: {path} has no tensor {name} (was it saved from another model shape?)");
-            if (!info.Shape.SequenceEqual(target.shape))
-                throw new InvalidOperationException($"cannot resume {_o.OutputDirectory}: {path} tensor {name} has shape {info.ShapeText}, the model needs [{string.Join(", ", target.shape)}]");
-            using var source = tensor(info.ToFloat32(), target.shape);
-            target.copy_(source);
-        }
-        foreach (var (name, t) in NetworkCheckpoint.Tensors(network))
-        {
-            Copy("master/" + name, t);
-            if (optimizer.M.TryGetValue(name, out var m))
-            {
-                Copy("adam_m/" + name, m);
-                Copy("adam_v/" + name, optimizer.V[name]);
-            }
-        }
+        OptimizerCheckpoint.Load(network, optimizer, Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName), _o.OutputDirectory);
         optimizer.Step = state.Step;
         // Drop metrics logged after the checkpoint so the file follows the resumed trajectory.
         string metrics = Path.Combine(_o.OutputDirectory, TrainState.Folder, "metrics.jsonl");

@@ -1,0 +1,173 @@
+using System.CommandLine;
+using System.Globalization;
+using MimoSharp.Training.Checkpoints;
+using MimoSharp.Training.Distillation;
+
+namespace MimoSharp.Cli.Commands;
+
+/// <summary><c>mimo distill</c> (MOPD), <c>mimo distill data</c> and <c>mimo distill eval</c>.</summary>
+public static class DistillCommands
+{
+    public static Command Create()
+    {
+        var student = new Option<string>("--student") { Description = "checkpoint folder of the student to start from (with tokenizer.json)", Required = true };
+        var teachers = Named("--teacher", "NAME=DIR: the teacher checkpoint of a domain (repeat per domain)", required: true);
+        var prompts = Named("--prompts", "NAME=FILE: the domain's training prompts, JSON Lines {\"prompt\", \"answer\"?, \"reference\"?, \"max_tokens\"?, \"stop\"?}", required: true);
+        var evalPrompts = Named("--eval", "NAME=FILE: the domain's held-out prompts for the curves", required: false);
+        var output = new Option<string>("--out") { Description = "checkpoint folder to write (student + training/ state + curves)", Required = true };
+        var steps = Opt("--steps", "rollout-and-update steps", 100);
+        var perStep = Opt("--prompts-per-step", "prompts rolled out per step, spread evenly over the domains", 24);
+        var miniBatches = Opt("--mini-batches", "optimizer steps per rollout batch", 2);
+        var lr = Opt("--lr", "peak learning rate (constant after warm-up)", 1e-4);
+        var warmup = Opt("--warmup", "warm-up steps", 5);
+        var weightDecay = Opt("--weight-decay", "AdamW weight decay", 0.0);
+        var gradClip = Opt("--grad-clip", "gradient-norm clip", 1.0);
+        var temperature = Opt("--temperature", "rollout sampling temperature (1 = the policy)", 1f);
+        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", 32);
+        var isCap = Opt("--is-cap", "cap of the importance ratio π_θ/π_rollout", 2.0);
+        var outcome = Opt("--outcome-weight", "weight of the outcome reward on prompts with an answer", 0.0);
+        var noReplay = new Option<bool>("--no-routing-replay") { Description = "let the training forward route by itself (turns R3 off, to measure its effect)" };
+        var offPolicy = new Option<bool>("--off-policy") { Description = "baseline: fine-tune the student on teacher samples instead (same steps and prompts)" };
+        var mtpWeight = Opt("--mtp-weight", "weight of the MTP heads' loss on the sampled sequences", 0.1);
+        var speculative = Opt("--speculative", "MTP draft depth for rollouts (0 = plain decoding)", 0);
+        var evalEvery = Opt("--eval-every", "steps between held-out evaluations (0 = never)", 10);
+        var evalPrompts2 = Opt("--eval-prompts", "held-out prompts evaluated per domain", 64);
+        var saveEvery = Opt("--save-every", "steps between checkpoints", 10);
+        var seed = Opt("--seed", "random seed", 1UL);
+        var resume = new Option<bool>("--resume") { Description = "continue the run saved in --out" };
+        var maxSteps = new Option<int?>("--max-steps-this-run") { Description = "save and stop after this many steps (resume later with --resume)" };
+        var saveDtype = new Option<string>("--save-dtype") { Description = "stored weight dtype: f32 or bf16", DefaultValueFactory = _ => "f32" };
+        var threads = Cli.ThreadsOption();
+        var json = Cli.JsonOption();
+        var cmd = new Command("distill", "multi-teacher on-policy distillation (MOPD): the student samples, domain teachers score every token")
+        {
+            student, teachers, prompts, evalPrompts, output, steps, perStep, miniBatches, lr, warmup, weightDecay, gradClip, temperature,
+            maxTokens, isCap, outcome, noReplay, offPolicy, mtpWeight, speculative, evalEvery, evalPrompts2, saveEvery, seed, resume,
+            maxSteps, saveDtype, threads, json,
+        };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            var options = new DistillOptions
+            {
+                Student = r.GetValue(student)!,
+                Teachers = Parse(r.GetValue(teachers), "--teacher"),
+                Prompts = Parse(r.GetValue(prompts), "--prompts"),
+                EvalPrompts = Parse(r.GetValue(evalPrompts), "--eval"),
+                OutputDirectory = r.GetValue(output)!,
+                Steps = r.GetValue(steps),
+                PromptsPerStep = r.GetValue(perStep),
+                MiniBatches = r.GetValue(miniBatches),
+                LearningRate = r.GetValue(lr),
+                WarmupSteps = r.GetValue(warmup),
+                WeightDecay = r.GetValue(weightDecay),
+                GradClip = r.GetValue(gradClip),
+                Temperature = r.GetValue(temperature),
+                MaxTokens = r.GetValue(maxTokens),
+                ImportanceCap = r.GetValue(isCap),
+                OutcomeWeight = r.GetValue(outcome),
+                RoutingReplay = !r.GetValue(noReplay),
+                OffPolicy = r.GetValue(offPolicy),
+                MtpWeight = r.GetValue(mtpWeight),
+                Speculative = r.GetValue(speculative),
+                EvalEvery = r.GetValue(evalEvery),
+                EvalPromptsPerDomain = r.GetValue(evalPrompts2),
+                SaveEvery = r.GetValue(saveEvery),
+                Seed = r.GetValue(seed),
+                Resume = r.GetValue(resume),
+                MaxStepsThisRun = r.GetValue(maxSteps),
+                SaveDType = r.GetValue(saveDtype)?.ToLowerInvariant() switch
+                {
+                    "f32" => WeightDType.F32,
+                    "bf16" => WeightDType.BF16,
+                    var other => throw new ArgumentException($"--save-dtype \"{other}\" is not supported: use f32 or bf16"),
+                },
+                Threads = r.GetValue(threads),
+            };
+            var result = new Distiller(options, Console.Error).Run();
+            if (r.GetValue(json)) Cli.WriteJson(new { step = result.Step, finished = result.Finished, eval = result.LastEval });
+            return 0;
+        }));
+        cmd.Subcommands.Add(CreateData());
+        cmd.Subcommands.Add(CreateEval());
+        return cmd;
+    }
+
+    /// <summary><c>mimo distill eval</c>: the held-out figures of any model (base, teacher, student) against the domain teachers.</summary>
+    private static Command CreateEval()
+    {
+        var model = new Option<string>("--model") { Description = "model folder to evaluate (with tokenizer.json)", Required = true };
+        var teachers = Named("--teacher", "NAME=DIR: the teacher of a domain", required: true);
+        var evalPrompts = Named("--eval", "NAME=FILE: the domain's held-out prompts", required: true);
+        var count = Opt("--eval-prompts", "held-out prompts evaluated per domain", 200);
+        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", 32);
+        var seed = Opt("--seed", "random seed of the sampled responses", 1UL);
+        var threads = Cli.ThreadsOption();
+        var json = Cli.JsonOption();
+        var cmd = new Command("eval", "reverse KL to each domain teacher, exact-match accuracy and reference perplexity on held-out prompts")
+        {
+            model, teachers, evalPrompts, count, maxTokens, seed, threads, json,
+        };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            MimoSharp.Tensors.ComputePool.Threads = Math.Max(1, r.GetValue(threads));
+            var results = DomainEvaluation.Run(r.GetValue(model)!, Parse(r.GetValue(teachers), "--teacher"), Parse(r.GetValue(evalPrompts), "--eval"),
+                r.GetValue(count), r.GetValue(maxTokens), r.GetValue(seed));
+            if (r.GetValue(json))
+            {
+                Cli.WriteJson(new { model = r.GetValue(model), domains = results });
+                return 0;
+            }
+            foreach (var e in results)
+                Console.Out.WriteLine(FormattableString.Invariant($"{e.Domain}: reverse KL to teacher {e.ReverseKl:F4} nats/token") +
+                    (e.Accuracy is double a ? FormattableString.Invariant($", accuracy {a:P1}") : "") +
+                    (e.ReferencePerplexity is double p ? FormattableString.Invariant($", reference perplexity {p:F2}") : "") +
+                    FormattableString.Invariant($" ({e.Prompts} prompts, {e.MeanResponseTokens:F1} sampled tokens each)"));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Option<string[]> Named(string name, string description, bool required) => new(name)
+    {
+        Description = description,
+        Required = required,
+        AllowMultipleArgumentsPerToken = false,
+        Arity = required ? ArgumentArity.OneOrMore : ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>NAME=VALUE pairs into a map, naming a malformed or repeated one.</summary>
+    private static Dictionary<string, string> Parse(string[]? pairs, string option)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs ?? [])
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0 || eq == pair.Length - 1) throw new ArgumentException($"{option} \"{pair}\": expected NAME=PATH");
+            string name = pair[..eq];
+            if (!map.TryAdd(name, pair[(eq + 1)..])) throw new ArgumentException($"{option}: domain \"{name}\" is given twice");
+        }
+        return map;
+    }
+
+    private static Option<T> Opt<T>(string name, string description, T fallback) =>
+        new(name) { Description = $"{description} (default: {Convert.ToString(fallback, CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => fallback };
+
+    private static Command CreateData()
+    {
+        var corpus = new Option<string>("--corpus") { Description = "pre-training corpus text folder (scripts/corpus.sh writes .cache/corpus/text)", Required = true };
+        var output = new Option<string>("--out") { Description = "folder for train/NAME.txt and NAME.{train,heldout}.jsonl", Required = true };
+        var train = new Option<int>("--train-prompts") { Description = "training prompts per domain", DefaultValueFactory = _ => 2000 };
+        var heldout = new Option<int>("--heldout-prompts") { Description = "held-out prompts per domain", DefaultValueFactory = _ => 200 };
+        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("data", "build the arithmetic, code and definitions domains: teacher fine-tuning text and prompt files")
+        {
+            corpus, output, train, heldout, seed,
+        };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            DomainData.Build(r.GetValue(corpus)!, r.GetValue(output)!, r.GetValue(train), r.GetValue(heldout), r.GetValue(seed), Console.Error);
+            return 0;
+        }));
+        return cmd;
+    }
+}

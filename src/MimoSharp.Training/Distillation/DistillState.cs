@@ -1,0 +1,78 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MimoSharp.Training.Distillation;
+
+/// <summary>One domain's figures in a training step: sampled reverse KL to its teacher and mean advantage.</summary>
+public sealed record DomainStepPoint(
+    [property: JsonPropertyName("reverse_kl")] double ReverseKl,
+    [property: JsonPropertyName("mean_advantage")] double MeanAdvantage,
+    [property: JsonPropertyName("accuracy")] double? Accuracy,
+    [property: JsonPropertyName("tokens")] long Tokens);
+
+/// <summary>One MOPD step.</summary>
+public sealed record DistillPoint(
+    [property: JsonPropertyName("step")] long Step,
+    [property: JsonPropertyName("policy_loss")] double PolicyLoss,
+    [property: JsonPropertyName("mtp_loss")] double MtpLoss,
+    [property: JsonPropertyName("mean_ratio")] double MeanRatio,
+    [property: JsonPropertyName("truncated_fraction")] double TruncatedFraction,
+    [property: JsonPropertyName("grad_norm")] double GradNorm,
+    [property: JsonPropertyName("lr")] double LearningRate,
+    [property: JsonPropertyName("seconds")] double Seconds,
+    [property: JsonPropertyName("domains")] SortedDictionary<string, DomainStepPoint> Domains);
+
+/// <summary>A model's held-out figures on one domain (see <see cref="DistillEvaluator"/>).</summary>
+public sealed record DomainEval(
+    [property: JsonPropertyName("domain")] string Domain,
+    [property: JsonPropertyName("prompts")] int Prompts,
+    [property: JsonPropertyName("reverse_kl")] double ReverseKl,
+    [property: JsonPropertyName("accuracy")] double? Accuracy,
+    [property: JsonPropertyName("reference_nll")] double? ReferenceNll,
+    [property: JsonPropertyName("reference_perplexity")] double? ReferencePerplexity,
+    [property: JsonPropertyName("mean_response_tokens")] double MeanResponseTokens);
+
+public sealed record DistillEvalPoint(
+    [property: JsonPropertyName("step")] long Step,
+    [property: JsonPropertyName("domains")] IReadOnlyList<DomainEval> Domains);
+
+/// <summary>training/distill-state.json: progress, settings checked on resume, history. Written last when saving.</summary>
+public sealed record DistillState
+{
+    public const string FileName = "distill-state.json";
+
+    [JsonPropertyName("step")] public long Step { get; set; }
+    [JsonPropertyName("tokens_sampled")] public long TokensSampled { get; set; }
+    [JsonPropertyName("rollout_seconds")] public double RolloutSeconds { get; set; }
+    [JsonPropertyName("scoring_seconds")] public double ScoringSeconds { get; set; }
+    [JsonPropertyName("training_seconds")] public double TrainingSeconds { get; set; }
+    [JsonPropertyName("cursors")] public SortedDictionary<string, long> Cursors { get; init; } = new(StringComparer.Ordinal);
+    [JsonPropertyName("settings")] public required SortedDictionary<string, string> Settings { get; init; }
+    [JsonPropertyName("history")] public List<DistillPoint> History { get; init; } = [];
+    [JsonPropertyName("eval_history")] public List<DistillEvalPoint> EvalHistory { get; init; } = [];
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Trainer.TrainState.Folder, FileName);
+
+    public static DistillState? TryLoad(string checkpoint)
+    {
+        string path = PathIn(checkpoint);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<DistillState>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not a valid distillation state: {e.Message}");
+        }
+    }
+
+    public void Save(string checkpoint)
+    {
+        string path = PathIn(checkpoint);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        Checkpoints.NetworkCheckpoint.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
+    }
+}
