@@ -20,7 +20,11 @@ public sealed record DistillPoint(
     [property: JsonPropertyName("grad_norm")] double GradNorm,
     [property: JsonPropertyName("lr")] double LearningRate,
     [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("domains")] SortedDictionary<string, DomainStepPoint> Domains);
+    [property: JsonPropertyName("domains")] SortedDictionary<string, DomainStepPoint> Domains)
+{
+    /// <summary>With routing replay off: the fraction of (token, MoE layer) pairs the trainer routed differently from the rollout engine.</summary>
+    [JsonPropertyName("routing_mismatch")] public double? RoutingMismatch { get; init; }
+}
 
 /// <summary>A model's held-out figures on one domain (see <see cref="DistillEvaluator"/>).</summary>
 public sealed record DomainEval(

@@ -158,7 +158,7 @@ public sealed class Distiller
 
         // π_rollout and the experts the engine chose; then each domain's teacher on the same tokens.
         var requests = batch.Select((b, i) => new ScoringRequest(b.Prompt.Ids, responses[i])).ToList();
-        var rollout = SequenceScorer.Score(student, requests, recordRouting: _o.RoutingReplay && !_o.OffPolicy);
+        var rollout = SequenceScorer.Score(student, requests, recordRouting: !_o.OffPolicy);
         var teacherLogProbs = new float[batch.Count][];
         foreach (var group in batch.Select((b, i) => (b, i)).GroupBy(x => x.b.Domain))
         {
@@ -178,14 +178,19 @@ public sealed class Distiller
         var trainClock = Stopwatch.StartNew();
 
         // Updates: interleaved mini-batches, so each one mixes the domains.
-        double policy = 0, mtp = 0, ratio = 0, truncated = 0, gradNorm = 0;
+        double policy = 0, mtp = 0, ratio = 0, truncated = 0, gradNorm = 0, mismatch = 0;
         for (int m = 0; m < _o.MiniBatches; m++)
         {
             var members = Enumerable.Range(0, batch.Count).Where(i => i % _o.MiniBatches == m).ToList();
             if (members.Count == 0) continue;
             using var scope = NewDisposeScope();
-            using var policyBatch = Pack(network, members, batch.Select(b => b.Prompt.Ids).ToList(), responses, rollout, advantages);
+            using var packed = Pack(network, members, batch.Select(b => b.Prompt.Ids).ToList(), responses, rollout, advantages);
+            // With R3 off, the trainer routes by itself: measure how often it picks other experts than the engine did.
+            bool measure = !_o.RoutingReplay && packed.Routing is not null;
+            var policyBatch = _o.RoutingReplay ? packed : packed with { Routing = null };
+            foreach (var (_, moe) in network.MoeLayers) moe.RecordIndices = measure;
             using var loss = MopdObjective.Compute(network, policyBatch, _o.ImportanceCap, _o.MtpWeight, supervised: _o.OffPolicy);
+            if (measure) mismatch += RoutingMismatch(network, packed);
             optimizer.ZeroGrad();
             loss.Total.backward();
             gradNorm += optimizer.ClipGradNorm(_o.GradClip);
@@ -214,7 +219,30 @@ public sealed class Distiller
         }
         state.TokensSampled += responses.Sum(r => (long)r.Length);
         int n = _o.MiniBatches;
-        return new DistillPoint(state.Step + 1, policy / n, mtp / n, ratio / n, truncated / n, gradNorm / n, lr, clock.Elapsed.TotalSeconds, perDomain);
+        return new DistillPoint(state.Step + 1, policy / n, mtp / n, ratio / n, truncated / n, gradNorm / n, lr, clock.Elapsed.TotalSeconds, perDomain)
+        {
+            RoutingMismatch = !_o.RoutingReplay && !_o.OffPolicy ? mismatch / n : null,
+        };
+    }
+
+    /// <summary>
+    /// Fraction of (token, MoE layer) pairs of the real (unpadded) rows where the trainer's last forward chose another
+    /// expert set than the rollout engine recorded.
+    /// </summary>
+    private static double RoutingMismatch(MimoNetwork network, PolicyBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var real = batch.RealRows ?? throw new InvalidOperationException("the batch does not say which rows are padding");
+        double differing = 0, total = 0;
+        for (int i = 0; i < network.MoeLayers.Count; i++)
+        {
+            var own = network.MoeLayers[i].Moe.LastIndices!.sort(1).Values;
+            var recorded = batch.Routing![i].sort(1).Values;
+            var differs = own.ne(recorded).any(1) & real;
+            differing += differs.sum().item<long>();
+            total += real.sum().item<long>();
+        }
+        return total > 0 ? differing / total : 0;
     }
 
     /// <summary>Pads the members' sequences into a <see cref="PolicyBatch"/>.</summary>
@@ -223,6 +251,7 @@ public sealed class Distiller
         int b = members.Count;
         int t = members.Max(i => prompts[i].Length + responses[i].Length);
         var tokens = new long[b * t];
+        var realRows = new bool[b * t];
         var mask = new float[b * (t - 1)];
         var logProbs = new float[b * (t - 1)];
         var adv = new float[b * (t - 1)];
@@ -232,6 +261,7 @@ public sealed class Distiller
         for (int r = 0; r < b; r++)
         {
             int i = members[r], p = prompts[i].Length, c = responses[i].Length;
+            realRows.AsSpan(r * t, p + c).Fill(true);
             for (int j = 0; j < p; j++) tokens[r * t + j] = prompts[i][j];
             for (int j = 0; j < c; j++)
             {
@@ -250,7 +280,7 @@ public sealed class Distiller
             }
         }
         return new PolicyBatch(tensor(tokens, [b, t]), tensor(mask, [b, t - 1]), tensor(logProbs, [b, t - 1]), tensor(adv, [b, t - 1]),
-            routes?.Select(r => tensor(r, [b * t, k])).ToArray());
+            routes?.Select(r => tensor(r, [b * t, k])).ToArray()) { RealRows = tensor(realRows) };
     }
 
     /// <summary>Index of the cursor-th prompt of a domain: a fresh seeded permutation per pass over the prompts.</summary>
@@ -325,9 +355,11 @@ public sealed class Distiller
         int filled = (int)(barWidth * state.Step / Math.Max(1, _o.Steps));
         var eta = TimeSpan.FromSeconds(elapsed.TotalSeconds / stepsThisRun * (_o.Steps - state.Step));
         string domains = string.Join(" ", point.Domains.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d.Key} {d.Value.ReverseKl:F3}")));
+        string mismatch = point.RoutingMismatch is double m ? FormattableString.Invariant($"routing mismatch {m:P2} ") : "";
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[{new string('#', filled)}{new string('-', barWidth - filled)}] step {state.Step}/{_o.Steps} reverse KL {domains} | loss {point.PolicyLoss:F4} " +
-            $"ratio {point.MeanRatio:F3} (>{_o.ImportanceCap}: {point.TruncatedFraction:P1}) |g| {point.GradNorm:F2} {point.Seconds:F1}s/step ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}"));
+            $"ratio {point.MeanRatio:F3} (>{_o.ImportanceCap}: {point.TruncatedFraction:P1}) |g| {point.GradNorm:F2} " +
+            $"{mismatch}{point.Seconds:F1}s/step ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}"));
         _log.Flush();
     }
 

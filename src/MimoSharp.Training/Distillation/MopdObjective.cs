@@ -9,8 +9,12 @@ namespace MimoSharp.Training.Distillation;
 /// </summary>
 public sealed record PolicyBatch(Tensor Tokens, Tensor Mask, Tensor RolloutLogProbs, Tensor Advantages, IReadOnlyList<Tensor>? Routing) : IDisposable
 {
+    /// <summary>[B·T] bool: false on padding rows.</summary>
+    public Tensor? RealRows { get; init; }
+
     public void Dispose()
     {
+        RealRows?.Dispose();
         Tokens.Dispose();
         Mask.Dispose();
         RolloutLogProbs.Dispose();

@@ -144,6 +144,21 @@ public class MopdTests(MopdWorkspace w) : IClassFixture<MopdWorkspace>
     }
 
     [Fact]
+    public void WithoutReplayTheTrainersOwnRoutingIsComparedWithTheEngines()
+    {
+        var options = w.Options(w.Run.Out("no-r3"), steps: 3) with { RoutingReplay = false, EvalEvery = 0, LearningRate = 3e-2 };
+        new Distiller(options, TextWriter.Null).Run();
+        var history = DistillState.TryLoad(options.OutputDirectory)!.History;
+        Assert.All(history, p => Assert.InRange(p.RoutingMismatch!.Value, 0, 1));
+        // After a large update the second mini-batch routes some tokens elsewhere than the rollout engine did.
+        Assert.Contains(history, p => p.RoutingMismatch > 0);
+
+        var replayed = w.Options(w.Run.Out("r3"), steps: 1) with { EvalEvery = 0 };
+        new Distiller(replayed, TextWriter.Null).Run();
+        Assert.Null(DistillState.TryLoad(replayed.OutputDirectory)!.History[0].RoutingMismatch);
+    }
+
+    [Fact]
     public void ResumeContinuesTheSameTrajectory()
     {
         var straight = w.Options(w.Run.Out("straight"), steps: 4) with { EvalEvery = 0 };
