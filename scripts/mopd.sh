@@ -5,6 +5,8 @@
 #
 #   scripts/corpus.sh             # once (the domains are cut from its text)
 #   scripts/mopd.sh [teachers|distill|eval|all]   (default: all)
+#
+# Outputs under .cache/mopd: data/ (prompt files), teachers/NAME, students/{mopd,offpolicy,no-r3}, eval/*.json.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$root/.cache/mopd"
@@ -21,11 +23,55 @@ mkdir -p "$work" && rm -rf "$bin" && cp -r "$root/src/MimoSharp.Cli/bin/Release/
 if [[ "$stage" == teachers || "$stage" == all ]]; then
   for d in "${domains[@]}"; do
     [[ -f "$work/packed/$d/meta.json" ]] || mimo corpus pack --input "$work/data/train/$d" --tokenizer "$root/models/default/tokenizer.json" --out "$work/packed/$d" --heldout 0.02 >&2
-    resume=(--init-from "$root/models/default")
-    [[ -f "$work/teachers/$d/training/state.json" ]] && resume=(--resume)
-    # One compute thread: on a shared 2-core machine libtorch's thread pool collapses under contention.
-    mimo train --data "$work/packed/$d" --out "$work/teachers/$d" "${resume[@]}" --steps 300 --batch-size 8 --context 128 \
-      --lr 1e-3 --warmup 20 --min-lr-fraction 0.1 --weight-decay 0.1 --mtp-weight 0.3 --balance-gamma 0.001 --seed 1 \
-      --eval-every 100 --eval-windows 32 --save-every 50 --log-every 10 --threads 1 --save-dtype f32
+    # 300 steps per teacher; arithmetic then continues to 1000 (the cosine re-timed), since carrying digits takes a
+    # tiny model far longer than picking up a style or a vocabulary.
+    phases=(300)
+    [[ "$d" == arithmetic ]] && phases=(300 1000)
+    for steps in "${phases[@]}"; do
+      start=(--init-from "$root/models/default")
+      if [[ -f "$work/teachers/$d/training/state.json" ]]; then
+        done_steps=$(sed -n 's/^  "step": \([0-9]*\),/\1/p' "$work/teachers/$d/training/state.json")
+        (( done_steps >= steps )) && continue
+        start=(--resume)
+      fi
+      # One compute thread: on a shared 2-core machine libtorch's thread pool collapses under contention.
+      mimo train --data "$work/packed/$d" --out "$work/teachers/$d" "${start[@]}" --steps "$steps" --batch-size 8 --context 128 \
+        --lr 1e-3 --warmup 20 --min-lr-fraction 0.1 --weight-decay 0.1 --mtp-weight 0.3 --balance-gamma 0.001 --seed 1 \
+        --eval-every 100 --eval-windows 32 --save-every 50 --log-every 10 --threads 1 --save-dtype f32
+    done
+  done
+fi
+
+teachers=() prompts=() evals=()
+for d in "${domains[@]}"; do
+  teachers+=(--teacher "$d=$work/teachers/$d")
+  prompts+=(--prompts "$d=$work/data/$d.train.jsonl")
+  evals+=(--eval "$d=$work/data/$d.heldout.jsonl")
+done
+
+if [[ "$stage" == distill || "$stage" == all ]]; then
+  # The same prompts, steps and sampled-token budget for all three: MOPD, the off-policy baseline, and MOPD without R3.
+  common=(--student "$root/models/default" "${teachers[@]}" "${prompts[@]}" "${evals[@]}" --steps 60 --prompts-per-step 24
+          --mini-batches 2 --lr 1e-4 --warmup 5 --is-cap 2 --mtp-weight 0.1 --eval-every 10 --eval-prompts 64 --save-every 10
+          --seed 1 --threads 1)
+  for run in mopd offpolicy no-r3; do
+    extra=()
+    [[ "$run" == offpolicy ]] && extra=(--off-policy)
+    [[ "$run" == no-r3 ]] && extra=(--no-routing-replay)
+    resume=()
+    [[ -f "$work/students/$run/training/distill-state.json" ]] && resume=(--resume)
+    mimo distill "${common[@]}" "${extra[@]}" "${resume[@]}" --out "$work/students/$run"
+  done
+fi
+
+if [[ "$stage" == eval || "$stage" == all ]]; then
+  mkdir -p "$work/eval"
+  models=(base="$root/models/default")
+  for d in "${domains[@]}"; do models+=("teacher-$d=$work/teachers/$d"); done
+  for run in mopd offpolicy no-r3; do [[ -d "$work/students/$run" ]] && models+=("student-$run=$work/students/$run"); done
+  for entry in "${models[@]}"; do
+    name="${entry%%=*}" dir="${entry#*=}"
+    echo "eval: $name" >&2
+    mimo distill eval --model "$dir" "${teachers[@]}" "${evals[@]}" --eval-prompts 200 --threads 1 --json > "$work/eval/$name.json"
   done
 fi

@@ -25,23 +25,64 @@ public static class MatMul
     {
         if (x.Length < n * w.Cols) throw new ArgumentException($"MatMul {w.Name}: input has {x.Length} values, need {n}x{w.Cols}");
         if (y.Length < n * w.Rows) throw new ArgumentException($"MatMul {w.Name}: output has {y.Length} values, need {n}x{w.Rows}");
+        switch (w.Format)
+        {
+            case WeightFormat.Q8_0:
+                QuantizedCompute<Q8Activations>(w, x, n, y);
+                return;
+            case WeightFormat.Q4_K:
+                QuantizedCompute<Q4KActivations>(w, x, n, y);
+                return;
+        }
         fixed (float* px = x)
         fixed (float* py = y)
         {
             nint xa = (nint)px, ya = (nint)py;
-            int rows = w.Rows;
-            long work = (long)rows * w.Cols * n;
-            int threads = work < ParallelThreshold ? 1 : MaxThreads;
-            if (threads == 1)
+            Split(w, n, (r0, r1) => RowRange(w, xa, ya, n, r0, r1));
+        }
+    }
+
+    /// <summary>Runs body over blocks of rows: on the calling thread for small products, else several blocks per thread so uneven progress evens out.</summary>
+    private static void Split(WeightMatrix w, int n, Action<int, int> body)
+    {
+        int rows = w.Rows;
+        long work = (long)rows * w.Cols * n;
+        int threads = work < ParallelThreshold ? 1 : MaxThreads;
+        if (threads == 1)
+        {
+            body(0, rows);
+            return;
+        }
+        int chunks = Math.Min(rows, threads * 8);
+        int per = (rows + chunks - 1) / chunks;
+        if (per % 2 == 1 && per < rows) per++;   // even blocks keep the two-row kernels paired
+        chunks = (rows + per - 1) / per;
+        ComputePool.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
+    }
+
+    /// <summary>
+    /// Block-quantised weights: the n inputs are quantised once (the activation format llama.cpp pairs with the
+    /// weight format), then each weight row is read once for all of them with the format's integer dot.
+    /// </summary>
+    private static unsafe void QuantizedCompute<TFormat>(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+        where TFormat : struct, IActivationFormat
+    {
+        int cols = w.Cols;
+        int xBytes = TFormat.RowBytes(cols);
+        byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes + 32);
+        try
+        {
+            for (int t = 0; t < n; t++) TFormat.Quantize(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+            fixed (byte* pq = xq)
+            fixed (float* py = y)
             {
-                RowRange(w, xa, ya, n, 0, rows);
-                return;
+                nint qa = (nint)pq, ya = (nint)py;
+                Split(w, n, (r0, r1) => QuantizedRows<TFormat>(w, (byte*)qa, (float*)ya, n, r0, r1));
             }
-            // Blocks of rows, several per thread so uneven progress evens out.
-            int chunks = Math.Min(rows, threads * 8);
-            int per = (rows + chunks - 1) / chunks;
-            chunks = (rows + per - 1) / per;
-            ComputePool.For(chunks, c => RowRange(w, xa, ya, n, c * per, Math.Min(rows, (c + 1) * per)));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(xq);
         }
     }
 
@@ -51,16 +92,6 @@ public static class MatMul
         int cols = w.Cols, rows = w.Rows;
         var x = new ReadOnlySpan<float>((float*)xa, n * cols);
         float* y = (float*)ya;
-        if (w.Format == WeightFormat.Q8_0)
-        {
-            QuantizedRows<Q8Activations>(w, x, y, n, r0, r1);
-            return;
-        }
-        if (w.Format == WeightFormat.Q4_K)
-        {
-            QuantizedRows<Q4KActivations>(w, x, y, n, r0, r1);
-            return;
-        }
         if (w.Format == WeightFormat.BF16)
         {
             // Inputs rearranged once; each weight row is then read once for all n inputs.
@@ -98,29 +129,30 @@ public static class MatMul
         }
     }
 
-    /// <summary>
-    /// Block-quantised weights: the n inputs are quantised once (the activation format llama.cpp pairs with the
-    /// weight format), then each weight row is read once for all of them with the format's integer dot.
-    /// </summary>
-    private static unsafe void QuantizedRows<TFormat>(WeightMatrix w, ReadOnlySpan<float> x, float* y, int n, int r0, int r1)
+    /// <summary>Rows r0..r1 of a block-quantised product over pre-quantised inputs, two weight rows at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void QuantizedRows<TFormat>(WeightMatrix w, byte* xq, float* y, int n, int r0, int r1)
         where TFormat : struct, IActivationFormat
     {
         int cols = w.Cols, rows = w.Rows;
         int xBytes = TFormat.RowBytes(cols), blocks = TFormat.Blocks(cols);
-        byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes + 32);
-        try
+        int r = r0;
+        for (; r + 1 < r1; r += 2)
         {
-            for (int t = 0; t < n; t++) TFormat.Quantize(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
-            for (int r = r0; r < r1; r++)
+            var row0 = TFormat.WeightRow(w, r);
+            var row1 = TFormat.WeightRow(w, r + 1);
+            for (int t = 0; t < n; t++)
             {
-                var row = TFormat.WeightRow(w, r);
-                for (int t = 0; t < n; t++)
-                    y[(long)t * rows + r] = TFormat.Dot(row, xq.AsSpan(t * xBytes, xBytes), blocks);
+                TFormat.Dot2(row0, row1, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), blocks, out float y0, out float y1);
+                y[(long)t * rows + r] = y0;
+                y[(long)t * rows + r + 1] = y1;
             }
         }
-        finally
+        for (; r < r1; r++)
         {
-            ArrayPool<byte>.Shared.Return(xq);
+            var row = TFormat.WeightRow(w, r);
+            for (int t = 0; t < n; t++)
+                y[(long)t * rows + r] = TFormat.Dot(row, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), blocks);
         }
     }
 
@@ -132,6 +164,9 @@ public static class MatMul
         static abstract void Quantize(ReadOnlySpan<float> x, Span<byte> blocks);
         static abstract ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r);
         static abstract float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks);
+
+        /// <summary>Two rows at once, each bit-identical to <see cref="Dot"/>.</summary>
+        static abstract void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1);
     }
 
     /// <summary>Q8_0 weights with activations quantised to Q8_0 per 32 values.</summary>
@@ -142,6 +177,9 @@ public static class MatMul
         public static void Quantize(ReadOnlySpan<float> x, Span<byte> blocks) => Q8_0.QuantizeRow(x, blocks);
         public static ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r) => w.Q8Row(r);
         public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks) => Q8_0.Dot(w, x, blocks);
+
+        public static void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1) =>
+            Q8_0.Dot2(w0, w1, x, blocks, out y0, out y1);
     }
 
     /// <summary>Q4_K weights with activations quantised to Q8_K per row.</summary>
@@ -152,5 +190,11 @@ public static class MatMul
         public static void Quantize(ReadOnlySpan<float> x, Span<byte> blocks) => Q4_K.QuantizeActivations(x, blocks);
         public static ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r) => w.Q4KRow(r);
         public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks) => Q4_K.Dot(w, x, blocks);
+
+        public static void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1)
+        {
+            y0 = Q4_K.Dot(w0, x, blocks);
+            y1 = Q4_K.Dot(w1, x, blocks);
+        }
     }
 }

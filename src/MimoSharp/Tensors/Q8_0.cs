@@ -61,20 +61,62 @@ public static class Q8_0
         if (Avx2.IsSupported && Fma.IsSupported)
         {
             var acc = Vector256<float>.Zero;
-            var ones = Vector256.Create((short)1);
             for (int b = 0; b < blocks; b++)
             {
                 int o = b * BlockBytes;
-                var qw = Vector256.LoadUnsafe(ref Unsafe.Add(ref pw, o + 2)).AsSByte();
                 var qx = Vector256.LoadUnsafe(ref Unsafe.Add(ref px, o + 2)).AsSByte();
-                // maddubs needs unsigned × signed: move w's sign onto x (|q| ≤ 127, so no saturation).
-                var pairs = Avx2.MultiplyAddAdjacent(Avx2.Abs(qw), Avx2.Sign(qx, qw));
-                var sums = Avx2.MultiplyAddAdjacent(pairs, ones);
-                float d = (float)Unsafe.As<byte, Half>(ref Unsafe.Add(ref pw, o)) * (float)Unsafe.As<byte, Half>(ref Unsafe.Add(ref px, o));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.Create(d), acc);
+                float dx = HalfTable.Read(ref Unsafe.Add(ref px, o));
+                acc = BlockFma(ref Unsafe.Add(ref pw, o), qx, dx, acc);
             }
             return Vector256.Sum(acc);
         }
+        return PortableDot(ref pw, ref px, blocks);
+    }
+
+    /// <summary>
+    /// Two weight rows against one input: each row's sum is formed exactly as <see cref="Dot"/> forms it (same
+    /// per-lane order), so the results are bit-identical; the input's blocks are loaded once for both rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1)
+    {
+        if (!(Avx2.IsSupported && Fma.IsSupported))
+        {
+            y0 = Dot(w0, x, blocks);
+            y1 = Dot(w1, x, blocks);
+            return;
+        }
+        ref byte p0 = ref MemoryMarshal.GetReference(w0);
+        ref byte p1 = ref MemoryMarshal.GetReference(w1);
+        ref byte px = ref MemoryMarshal.GetReference(x);
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            int o = b * BlockBytes;
+            var qx = Vector256.LoadUnsafe(ref Unsafe.Add(ref px, o + 2)).AsSByte();
+            float dx = HalfTable.Read(ref Unsafe.Add(ref px, o));
+            acc0 = BlockFma(ref Unsafe.Add(ref p0, o), qx, dx, acc0);
+            acc1 = BlockFma(ref Unsafe.Add(ref p1, o), qx, dx, acc1);
+        }
+        y0 = Vector256.Sum(acc0);
+        y1 = Vector256.Sum(acc1);
+    }
+
+    /// <summary>acc + d_w·d_x·(eight 4-product integer sums of one block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockFma(ref byte wBlock, Vector256<sbyte> qx, float dx, Vector256<float> acc)
+    {
+        var qw = Vector256.LoadUnsafe(ref Unsafe.Add(ref wBlock, 2)).AsSByte();
+        // maddubs needs unsigned × signed: move w's sign onto x (|q| ≤ 127, so no saturation).
+        var pairs = Avx2.MultiplyAddAdjacent(Avx2.Abs(qw), Avx2.Sign(qx, qw));
+        var sums = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+        float d = HalfTable.Read(ref wBlock) * dx;
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.Create(d), acc);
+    }
+
+    private static float PortableDot(ref byte pw, ref byte px, int blocks)
+    {
         // Portable path: integer block sums are exact, then the same per-lane float accumulation.
         Span<float> lanes = stackalloc float[8];
         lanes.Clear();

@@ -21,6 +21,40 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void HalfTableIsExactForEveryBitPattern()
+    {
+        var bytes = new byte[2];
+        for (int bits = 0; bits < 65536; bits++)
+        {
+            BitConverter.TryWriteBytes(bytes, (ushort)bits);
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            float actual = HalfTable.Read(ref bytes[0]);
+            Assert.True(expected.Equals(actual), $"bits 0x{bits:X4}: {actual} instead of {expected}");
+        }
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(96)]
+    [InlineData(2048)]
+    public void Q8_0TwoRowDotIsBitIdenticalToTheOneRowDot(int cols)
+    {
+        var random = new Random(cols);
+        float[] Row() => Enumerable.Range(0, cols).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
+        byte[] Quantised(float[] row)
+        {
+            var q = new byte[Q8_0.RowBytes(cols)];
+            Q8_0.QuantizeRow(row, q);
+            return q;
+        }
+        byte[] w0 = Quantised(Row()), w1 = Quantised(Row()), x = Quantised(Row());
+        int blocks = Q8_0.RowBytes(cols) / Q8_0.BlockBytes;
+        Q8_0.Dot2(w0, w1, x, blocks, out float y0, out float y1);
+        Assert.Equal(Q8_0.Dot(w0, x, blocks), y0);
+        Assert.Equal(Q8_0.Dot(w1, x, blocks), y1);
+    }
+
+    [Fact]
     public void BFloat16RoundsToNearestEven()
     {
         Assert.Equal(0x3F80, BFloat16.FromFloat(1f));
