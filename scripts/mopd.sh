@@ -4,7 +4,7 @@
 # whose output exists, and training stages resume, so rerunning after an interruption continues.
 #
 #   scripts/corpus.sh             # once (the domains are cut from its text)
-#   scripts/mopd.sh [teachers|distill|eval|all]   (default: all)
+#   scripts/mopd.sh [teachers|distill|eval|all] [DOMAIN…]   (default: all; DOMAIN… limits the teachers stage)
 #
 # Outputs under .cache/mopd: data/ (prompt files), teachers/NAME, students/{mopd,offpolicy,no-r3}, eval/*.json.
 set -euo pipefail
@@ -12,6 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$root/.cache/mopd"
 bin="$work/bin"   # a private copy of the build: rebuilding the tree must not swap DLLs under a running job
 stage="${1:-all}"
+shift || true
+only=("$@")
 mimo() { dotnet "$bin/mimo.dll" "$@"; }
 domains=(arithmetic code definitions)
 
@@ -21,12 +23,13 @@ mkdir -p "$work" && rm -rf "$bin" && cp -r "$root/src/MimoSharp.Cli/bin/Release/
 [[ -f "$work/data/arithmetic.train.jsonl" ]] || mimo distill data --corpus "$root/.cache/corpus/text" --out "$work/data"
 
 if [[ "$stage" == teachers || "$stage" == all ]]; then
-  for d in "${domains[@]}"; do
+  for d in "${only[@]:-${domains[@]}}"; do
     [[ -f "$work/packed/$d/meta.json" ]] || mimo corpus pack --input "$work/data/train/$d" --tokenizer "$root/models/default/tokenizer.json" --out "$work/packed/$d" --heldout 0.02 >&2
     # 300 steps per teacher; arithmetic then continues to 1000 (the cosine re-timed), since carrying digits takes a
     # tiny model far longer than picking up a style or a vocabulary.
-    phases=(300)
-    [[ "$d" == arithmetic ]] && phases=(300 1000)
+    # Fine-tuning at the base's own peak rate would wreck what it knows; arithmetic has little to keep and much to learn.
+    phases=(300) lr=3e-4
+    [[ "$d" == arithmetic ]] && phases=(300 1000) lr=1e-3
     for steps in "${phases[@]}"; do
       start=(--init-from "$root/models/default")
       if [[ -f "$work/teachers/$d/training/state.json" ]]; then
@@ -36,7 +39,7 @@ if [[ "$stage" == teachers || "$stage" == all ]]; then
       fi
       # One compute thread: on a shared 2-core machine libtorch's thread pool collapses under contention.
       mimo train --data "$work/packed/$d" --out "$work/teachers/$d" "${start[@]}" --steps "$steps" --batch-size 8 --context 128 \
-        --lr 1e-3 --warmup 20 --min-lr-fraction 0.1 --weight-decay 0.1 --mtp-weight 0.3 --balance-gamma 0.001 --seed 1 \
+        --lr "$lr" --warmup 20 --min-lr-fraction 0.1 --weight-decay 0.1 --mtp-weight 0.3 --balance-gamma 0.001 --seed 1 \
         --eval-every 100 --eval-windows 32 --save-every 50 --log-every 10 --threads 1 --save-dtype f32
     done
   done

@@ -55,28 +55,9 @@ public sealed record DistillState
     [JsonPropertyName("history")] public List<DistillPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<DistillEvalPoint> EvalHistory { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
-
     public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Trainer.TrainState.Folder, FileName);
 
-    public static DistillState? TryLoad(string checkpoint)
-    {
-        string path = PathIn(checkpoint);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonSerializer.Deserialize<DistillState>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path} is empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not a valid distillation state: {e.Message}");
-        }
-    }
+    public static DistillState? TryLoad(string checkpoint) => Trainer.RunStateFile.TryLoad<DistillState>(PathIn(checkpoint), "distillation state");
 
-    public void Save(string checkpoint)
-    {
-        string path = PathIn(checkpoint);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        Checkpoints.NetworkCheckpoint.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
-    }
+    public void Save(string checkpoint) => Trainer.RunStateFile.Save(PathIn(checkpoint), this);
 }

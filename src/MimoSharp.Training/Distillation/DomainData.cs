@@ -113,9 +113,13 @@ public static partial class DomainData
             }
             return prompts;
         }
-        const int maxTextBytes = 3 << 20;
+        // Teacher text: Go and Rust files shuffled together (taken in file order, the cap would keep only Go's first
+        // packages), without the huge generated tables (opcode lists) that would dominate a few hundred steps.
+        const int maxTextBytes = 3 << 20, maxDocumentChars = 40_000;
+        var shuffled = trainDocs.Where(d => d.Length <= maxDocumentChars).ToList();
+        Shuffle(shuffled, new Random(seed));
         var text = new StringBuilder();
-        foreach (var d in trainDocs)
+        foreach (var d in shuffled)
         {
             if (text.Length >= maxTextBytes) break;
             text.Append(d).Append("\n\f\n");

@@ -38,29 +38,9 @@ public sealed record TrainState
     [JsonPropertyName("history")] public List<TrainPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<EvalPoint> EvalHistory { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
-
     public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Folder, FileName);
 
-    public static TrainState? TryLoad(string checkpoint)
-    {
-        string path = PathIn(checkpoint);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonSerializer.Deserialize<TrainState>(File.ReadAllText(path), Json)
-                ?? throw new InvalidDataException($"{path} is empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not a valid training state: {e.Message}");
-        }
-    }
+    public static TrainState? TryLoad(string checkpoint) => RunStateFile.TryLoad<TrainState>(PathIn(checkpoint), "training state");
 
-    public void Save(string checkpoint)
-    {
-        string path = PathIn(checkpoint);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        Checkpoints.NetworkCheckpoint.WriteAtomically(path, JsonSerializer.Serialize(this, Json) + "\n");
-    }
+    public void Save(string checkpoint) => RunStateFile.Save(PathIn(checkpoint), this);
 }
