@@ -25,11 +25,11 @@ mkdir -p "$work" && rm -rf "$bin" && cp -r "$root/src/MimoSharp.Cli/bin/Release/
 if [[ "$stage" == teachers || "$stage" == all ]]; then
   for d in "${only[@]:-${domains[@]}}"; do
     [[ -f "$work/packed/$d/meta.json" ]] || mimo corpus pack --input "$work/data/train/$d" --tokenizer "$root/models/default/tokenizer.json" --out "$work/packed/$d" --heldout 0.02 >&2
-    # 300 steps per teacher; arithmetic then continues to 1000 (the cosine re-timed), since carrying digits takes a
+    # 300 steps per teacher; arithmetic then continues to 1000 and 1500 (the cosine re-timed each time), since carrying digits takes a
     # tiny model far longer than picking up a style or a vocabulary.
     # Fine-tuning at the base's own peak rate would wreck what it knows; arithmetic has little to keep and much to learn.
     phases=(300) lr=3e-4
-    [[ "$d" == arithmetic ]] && phases=(300 1000) lr=1e-3
+    [[ "$d" == arithmetic ]] && phases=(300 1000 1500) lr=1e-3
     for steps in "${phases[@]}"; do
       start=(--init-from "$root/models/default")
       if [[ -f "$work/teachers/$d/training/state.json" ]]; then
