@@ -141,7 +141,17 @@ public static class MatMul
         {
             var row0 = TFormat.WeightRow(w, r);
             var row1 = TFormat.WeightRow(w, r + 1);
-            for (int t = 0; t < n; t++)
+            int t = 0;
+            for (; t + 1 < n; t += 2)
+            {
+                TFormat.Dot2x2(row0, row1, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), new ReadOnlySpan<byte>(xq + (long)(t + 1) * xBytes, xBytes),
+                    blocks, out float y00, out float y01, out float y10, out float y11);
+                y[(long)t * rows + r] = y00;
+                y[(long)(t + 1) * rows + r] = y01;
+                y[(long)t * rows + r + 1] = y10;
+                y[(long)(t + 1) * rows + r + 1] = y11;
+            }
+            for (; t < n; t++)
             {
                 TFormat.Dot2(row0, row1, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), blocks, out float y0, out float y1);
                 y[(long)t * rows + r] = y0;
@@ -167,6 +177,10 @@ public static class MatMul
 
         /// <summary>Two rows at once, each bit-identical to <see cref="Dot"/>.</summary>
         static abstract void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1);
+
+        /// <summary>Two rows against two inputs, each of the four bit-identical to <see cref="Dot"/>.</summary>
+        static abstract void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
+            out float y00, out float y01, out float y10, out float y11);
     }
 
     /// <summary>Q8_0 weights with activations quantised to Q8_0 per 32 values.</summary>
@@ -180,6 +194,10 @@ public static class MatMul
 
         public static void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1) =>
             Q8_0.Dot2(w0, w1, x, blocks, out y0, out y1);
+
+        public static void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
+            out float y00, out float y01, out float y10, out float y11) =>
+            Q8_0.Dot2x2(w0, w1, x0, x1, blocks, out y00, out y01, out y10, out y11);
     }
 
     /// <summary>Q4_K weights with activations quantised to Q8_K per row.</summary>
@@ -195,6 +213,13 @@ public static class MatMul
         {
             y0 = Q4_K.Dot(w0, x, blocks);
             y1 = Q4_K.Dot(w1, x, blocks);
+        }
+
+        public static void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
+            out float y00, out float y01, out float y10, out float y11)
+        {
+            Dot2(w0, w1, x0, blocks, out y00, out y10);
+            Dot2(w0, w1, x1, blocks, out y01, out y11);
         }
     }
 }

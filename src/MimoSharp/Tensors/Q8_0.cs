@@ -103,6 +103,48 @@ public static class Q8_0
         y1 = Vector256.Sum(acc1);
     }
 
+    /// <summary>
+    /// Two weight rows against two inputs (a 2×2 tile for prefill): every one of the four sums is formed exactly as
+    /// <see cref="Dot"/> forms it, so results do not depend on how rows are tiled; each block is loaded once per tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
+        out float y00, out float y01, out float y10, out float y11)
+    {
+        if (!(Avx2.IsSupported && Fma.IsSupported))
+        {
+            Dot2(w0, w1, x0, blocks, out y00, out y10);
+            Dot2(w0, w1, x1, blocks, out y01, out y11);
+            return;
+        }
+        ref byte p0 = ref MemoryMarshal.GetReference(w0);
+        ref byte p1 = ref MemoryMarshal.GetReference(w1);
+        ref byte q0 = ref MemoryMarshal.GetReference(x0);
+        ref byte q1 = ref MemoryMarshal.GetReference(x1);
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        var ones = Vector256.Create((short)1);
+        for (int b = 0; b < blocks; b++)
+        {
+            int o = b * BlockBytes;
+            var qw0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref p0, o + 2)).AsSByte();
+            var qw1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref p1, o + 2)).AsSByte();
+            var qx0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref q0, o + 2)).AsSByte();
+            var qx1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref q1, o + 2)).AsSByte();
+            var abs0 = Avx2.Abs(qw0);
+            var abs1 = Avx2.Abs(qw1);
+            float dw0 = HalfTable.Read(ref Unsafe.Add(ref p0, o)), dw1 = HalfTable.Read(ref Unsafe.Add(ref p1, o));
+            float dx0 = HalfTable.Read(ref Unsafe.Add(ref q0, o)), dx1 = HalfTable.Read(ref Unsafe.Add(ref q1, o));
+            a00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(abs0, Avx2.Sign(qx0, qw0)), ones)), Vector256.Create(dw0 * dx0), a00);
+            a01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(abs0, Avx2.Sign(qx1, qw0)), ones)), Vector256.Create(dw0 * dx1), a01);
+            a10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(abs1, Avx2.Sign(qx0, qw1)), ones)), Vector256.Create(dw1 * dx0), a10);
+            a11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(abs1, Avx2.Sign(qx1, qw1)), ones)), Vector256.Create(dw1 * dx1), a11);
+        }
+        y00 = Vector256.Sum(a00);
+        y01 = Vector256.Sum(a01);
+        y10 = Vector256.Sum(a10);
+        y11 = Vector256.Sum(a11);
+    }
+
     /// <summary>acc + d_w·d_x·(eight 4-product integer sums of one block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> BlockFma(ref byte wBlock, Vector256<sbyte> qx, float dx, Vector256<float> acc)

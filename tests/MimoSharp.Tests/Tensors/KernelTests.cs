@@ -37,7 +37,7 @@ public sealed class KernelTests
     [InlineData(32)]
     [InlineData(96)]
     [InlineData(2048)]
-    public void Q8_0TwoRowDotIsBitIdenticalToTheOneRowDot(int cols)
+    public void Q8_0TiledDotsAreBitIdenticalToTheOneRowDot(int cols)
     {
         var random = new Random(cols);
         float[] Row() => Enumerable.Range(0, cols).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
@@ -52,6 +52,12 @@ public sealed class KernelTests
         Q8_0.Dot2(w0, w1, x, blocks, out float y0, out float y1);
         Assert.Equal(Q8_0.Dot(w0, x, blocks), y0);
         Assert.Equal(Q8_0.Dot(w1, x, blocks), y1);
+        byte[] x1 = Quantised(Row());
+        Q8_0.Dot2x2(w0, w1, x, x1, blocks, out float y00, out float y01, out float y10, out float y11);
+        Assert.Equal(Q8_0.Dot(w0, x, blocks), y00);
+        Assert.Equal(Q8_0.Dot(w0, x1, blocks), y01);
+        Assert.Equal(Q8_0.Dot(w1, x, blocks), y10);
+        Assert.Equal(Q8_0.Dot(w1, x1, blocks), y11);
     }
 
     [Fact]
