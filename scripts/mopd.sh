@@ -53,18 +53,22 @@ for d in "${domains[@]}"; do
 done
 
 if [[ "$stage" == distill || "$stage" == all ]]; then
-  # The same prompts, steps and sampled-token budget for all three: MOPD, the off-policy baseline, and MOPD without R3.
-  common=(--student "$root/models/default" "${teachers[@]}" "${prompts[@]}" "${evals[@]}" --steps 60 --prompts-per-step 24
-          --mini-batches 2 --lr 1e-4 --warmup 5 --is-cap 2 --mtp-weight 0.1 --eval-every 10 --eval-prompts 64 --save-every 10
+  # The same prompts, steps and sampled-token budget for all three: MOPD, the off-policy baseline, and MOPD without
+  # R3. They run side by side on one thread each (logs in students/RUN.log).
+  common=(--student "$root/models/default" "${teachers[@]}" "${prompts[@]}" "${evals[@]}" --steps 80 --prompts-per-step 24
+          --mini-batches 2 --lr 2e-4 --warmup 5 --is-cap 2 --mtp-weight 0.1 --eval-every 10 --eval-prompts 64 --save-every 10
           --seed 1 --threads 1)
+  mkdir -p "$work/students"
+  pids=()
   for run in mopd offpolicy no-r3; do
     extra=()
     [[ "$run" == offpolicy ]] && extra=(--off-policy)
     [[ "$run" == no-r3 ]] && extra=(--no-routing-replay)
-    resume=()
-    [[ -f "$work/students/$run/training/distill-state.json" ]] && resume=(--resume)
-    mimo distill "${common[@]}" "${extra[@]}" "${resume[@]}" --out "$work/students/$run"
+    [[ -f "$work/students/$run/training/distill-state.json" ]] && extra+=(--resume)
+    mimo distill "${common[@]}" "${extra[@]}" --out "$work/students/$run" > "$work/students/$run.log" 2>&1 &
+    pids+=($!)
   done
+  for pid in "${pids[@]}"; do wait "$pid" || { echo "a distillation run failed: see $work/students/*.log" >&2; exit 1; }; done
 fi
 
 if [[ "$stage" == eval || "$stage" == all ]]; then
