@@ -89,6 +89,32 @@ public static class DistillCommands
         }));
         cmd.Subcommands.Add(CreateData());
         cmd.Subcommands.Add(CreateEval());
+        cmd.Subcommands.Add(CreateCurves());
+        return cmd;
+    }
+
+    /// <summary><c>mimo distill curves</c>: redraws a run's pictures, or compares several runs domain by domain.</summary>
+    private static Command CreateCurves()
+    {
+        var runs = Named("--run", "NAME=DIR: a distillation output folder (repeat to compare runs)", required: true);
+        var output = new Option<string>("--out") { Description = "folder for the SVG files", Required = true };
+        var cmd = new Command("curves", "draw the reverse-KL, accuracy and reference-NLL curves of one run, or compare runs") { runs, output };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            var loaded = Parse(r.GetValue(runs), "--run").Select(kv => (kv.Key, DistillState.TryLoad(kv.Value)
+                ?? throw new FileNotFoundException($"--run {kv.Key}={kv.Value}: {DistillState.PathIn(kv.Value)} is missing (not a mimo distill output folder)"))).ToList();
+            string folder = r.GetValue(output)!;
+            Directory.CreateDirectory(folder);
+            var pictures = loaded.Count == 1
+                ? DistillCurves.Draw(loaded[0].Item2, DistillCurves.Domains(loaded[0].Item2))
+                : DistillCurves.Compare(loaded);
+            foreach (var (file, svg) in pictures)
+            {
+                File.WriteAllText(Path.Combine(folder, file), svg);
+                Console.Error.WriteLine($"wrote {Path.Combine(folder, file)}");
+            }
+            return 0;
+        }));
         return cmd;
     }
 

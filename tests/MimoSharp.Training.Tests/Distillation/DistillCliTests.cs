@@ -29,6 +29,18 @@ public class DistillCliTests(MopdWorkspace w) : IClassFixture<MopdWorkspace>
         Assert.True(domain.GetProperty("reverse_kl").GetDouble() > 0);
         Assert.True(domain.GetProperty("reference_perplexity").GetDouble() > 1);
 
+        string pictures = w.Run.Out("cli-curves");
+        var one = MimoProcess.Run("distill", "curves", "--run", $"a={output}", "--out", pictures);
+        Assert.True(one.ExitCode == 0, one.Stderr);
+        Assert.True(File.Exists(Path.Combine(pictures, "reverse_kl_rhymes.svg")));
+        Assert.Contains("<polyline", File.ReadAllText(Path.Combine(pictures, "reference_nll.svg")));
+        var two = MimoProcess.Run("distill", "curves", "--run", $"a={output}", "--run", $"b={output}", "--out", pictures);
+        Assert.True(two.ExitCode == 0, two.Stderr);
+        Assert.True(File.Exists(Path.Combine(pictures, "compare_rhymes_reverse_kl.svg")));
+        var notARun = MimoProcess.Run("distill", "curves", "--run", $"a={w.Teacher}", "--out", pictures);
+        Assert.Equal(1, notARun.ExitCode);
+        Assert.Contains("not a mimo distill output folder", notARun.Stderr);
+
         var teacherSelf = MimoProcess.Run("distill", "eval", "--model", w.Teacher, "--teacher", $"rhymes={w.Teacher}", "--eval", $"rhymes={w.HeldoutPrompts}",
             "--threads", "1", "--json");
         Assert.True(teacherSelf.ExitCode == 0, teacherSelf.Stderr);
