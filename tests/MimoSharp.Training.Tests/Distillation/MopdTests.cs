@@ -138,7 +138,7 @@ public class MopdTests(MopdWorkspace w) : IClassFixture<MopdWorkspace>
         double first = state.EvalHistory[0].Domains[0].ReverseKl, last = state.EvalHistory[^1].Domains[0].ReverseKl;
         Assert.Equal(0, state.EvalHistory[0].Step);
         Assert.True(last < 0.7 * first, $"held-out reverse KL {first:F4} → {last:F4}");
-        Assert.True(File.Exists(Path.Combine(options.OutputDirectory, "reverse_kl.svg")));
+        Assert.True(File.Exists(Path.Combine(options.OutputDirectory, "reverse_kl_rhymes.svg")));
         using var reloaded = MimoModel.Load(options.OutputDirectory);   // the student loads in the engine
         Assert.Equal(12, state.History.Count);
     }
