@@ -175,8 +175,7 @@ public static class DistillCommands
         return map;
     }
 
-    private static Option<T> Opt<T>(string name, string description, T fallback) =>
-        new(name) { Description = $"{description} (default: {Convert.ToString(fallback, CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => fallback };
+    private static Option<T> Opt<T>(string name, string description, T fallback) => Cli.Defaulted(name, description, fallback);
 
     private static Command CreateData()
     {

@@ -177,8 +177,7 @@ public static class TrainCommands
         return new Command("corpus", "build training corpora") { pack };
     }
 
-    private static Option<T> Opt<T>(string name, string description, T fallback) =>
-        new(name) { Description = $"{description} (default: {Convert.ToString(fallback, CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => fallback };
+    private static Option<T> Opt<T>(string name, string description, T fallback) => Cli.Defaulted(name, description, fallback);
 
     /// <summary><see cref="Cli.Run"/>, plus corrupt-data errors (InvalidDataException) reported the same way.</summary>
     private static int Run(Func<int> body) => Cli.Run(() =>
