@@ -54,9 +54,9 @@ internal static class Cli
         _ => throw new ArgumentException($"--quant \"{quant}\" is not supported: use q8_0, q4_k or none"),
     });
 
-    /// <summary>An option with a default, the default shown in its help text.</summary>
+    /// <summary>An option with a default (System.CommandLine shows it in the help as [default: …]).</summary>
     public static Option<T> Defaulted<T>(string name, string description, T fallback) =>
-        new(name) { Description = $"{description} (default: {Convert.ToString(fallback, System.Globalization.CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => fallback };
+        new(name) { Description = description, DefaultValueFactory = _ => fallback };
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };
 
