@@ -188,6 +188,58 @@ public class MopdTests(MopdWorkspace w) : IClassFixture<MopdWorkspace>
     }
 
     [Fact]
+    public void TeacherWithAnotherTokenizerOfTheSameSizeIsRefused()
+    {
+        string other = w.Run.Out("other-tokenizer-teacher");
+        Directory.CreateDirectory(other);
+        foreach (var f in Directory.GetFiles(w.Teacher)) File.Copy(f, Path.Combine(other, Path.GetFileName(f)), overwrite: true);
+        File.AppendAllText(Path.Combine(other, "tokenizer.json"), "\n");   // same ids, different file: not provably one vocabulary
+        var e = Fails(w.Options(w.Run.Out("bad-tokenizer")) with { Teachers = new Dictionary<string, string> { ["rhymes"] = other } });
+        Assert.IsType<InvalidOperationException>(e);
+        Assert.Contains("tokenizer", e.Message);
+        Assert.Contains("differs from the student's", e.Message);
+    }
+
+    [Fact]
+    public void MissingTeacherFolderIsNamed()
+    {
+        string missing = w.Run.Out("no-such-teacher");
+        var e = Fails(w.Options(w.Run.Out("missing-teacher")) with { Teachers = new Dictionary<string, string> { ["rhymes"] = missing } });
+        Assert.IsType<ArgumentException>(e);
+        Assert.Contains(missing, e.Message);
+    }
+
+    [Fact]
+    public void UnknownEvalDomainAndDomainWithoutPromptsAreRefused()
+    {
+        var extraEval = Fails(w.Options(w.Run.Out("unknown-eval")) with
+        {
+            EvalPrompts = new Dictionary<string, string> { ["poetry"] = w.HeldoutPrompts },
+        });
+        Assert.Contains("--eval poetry", extraEval.Message);
+        Assert.Contains("unknown domain \"poetry\"", extraEval.Message);
+
+        var noPrompts = Fails(w.Options(w.Run.Out("no-prompts")) with
+        {
+            Teachers = new Dictionary<string, string> { ["rhymes"] = w.Teacher, ["poetry"] = w.Teacher },
+        });
+        Assert.Contains("domain \"poetry\" has no --prompts", noPrompts.Message);
+    }
+
+    [Fact]
+    public void ResumeWithOtherSettingsOrWithoutARunIsRefused()
+    {
+        var options = w.Options(w.Run.Out("resume-checks"), steps: 1) with { EvalEvery = 0 };
+        var none = Fails(options with { Resume = true });
+        Assert.Contains("holds no distillation run", none.Message);
+        new Distiller(options, TextWriter.Null).Run();
+        var again = Fails(options);
+        Assert.Contains("--resume", again.Message);
+        var changed = Fails(options with { Resume = true, Steps = 2, LearningRate = 1e-2 });
+        Assert.Contains("lr", changed.Message);
+    }
+
+    [Fact]
     public void UnknownDomainIsRefused()
     {
         var options = w.Options(w.Run.Out("unknown")) with
