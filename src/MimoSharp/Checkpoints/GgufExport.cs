@@ -260,7 +260,7 @@ public static class GgufExport
         }
         if (type == GgmlType.Q8_0 && m.Format == WeightFormat.Q8_0)
         {
-            m.Q8Row(r).CopyTo(dst);
+            m.CopyQ8Row(r, dst);
             return;
         }
         if (type == GgmlType.Q4_K && m.Format == WeightFormat.Q4_K)

@@ -28,7 +28,7 @@ public static class MatMul
         switch (w.Format)
         {
             case WeightFormat.Q8_0:
-                QuantizedCompute<Q8Activations>(w, x, n, y);
+                PanelCompute(w, x, n, y);
                 return;
             case WeightFormat.Q4_K:
                 QuantizedCompute<Q4KActivations>(w, x, n, y);
@@ -59,6 +59,67 @@ public static class MatMul
         chunks = (rows + per - 1) / per;
         ComputePool.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
     }
+
+    /// <summary>
+    /// Q8_0 weights in <see cref="Q8_0Panel"/> layout: the n inputs are quantised once, then each panel of 16 rows is
+    /// read once for all of them, the panels split over the threads.
+    /// </summary>
+    private static unsafe void PanelCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+    {
+        int cols = w.Cols, rows = w.Rows, blocks = Q8_0Panel.Blocks(cols), xValues = Q8_0Panel.ActivationValues(cols);
+        short[] xq = ArrayPool<short>.Shared.Rent(n * xValues);
+        float[] xs = ArrayPool<float>.Shared.Rent(n * blocks);
+        try
+        {
+            for (int t = 0; t < n; t++)
+                Q8_0Panel.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xValues, xValues), xs.AsSpan(t * blocks, blocks));
+            fixed (short* pq = xq)
+            fixed (float* ps = xs)
+            fixed (float* py = y)
+            {
+                nint qa = (nint)pq, sa = (nint)ps, ya = (nint)py;
+                int panels = Q8_0Panel.Panels(rows);
+                long work = (long)rows * cols * n;
+                int threads = work < ParallelThreshold ? 1 : MaxThreads;
+                if (threads == 1)
+                {
+                    PanelRange(w, (short*)qa, (float*)sa, n, (float*)ya, 0, panels);
+                    return;
+                }
+                int chunks = Math.Min(panels, threads * 8), per = (panels + chunks - 1) / chunks;
+                chunks = (panels + per - 1) / per;
+                ComputePool.For(chunks, c => PanelRange(w, (short*)qa, (float*)sa, n, (float*)ya, c * per, Math.Min(panels, (c + 1) * per)));
+            }
+        }
+        finally
+        {
+            ArrayPool<short>.Shared.Return(xq);
+            ArrayPool<float>.Shared.Return(xs);
+        }
+    }
+
+    /// <summary>Panels p0..p1 against every input, at most <see cref="PanelInputs"/> inputs at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PanelRange(WeightMatrix w, short* xq, float* xs, int n, float* y, int p0, int p1)
+    {
+        int rows = w.Rows, blocks = Q8_0Panel.Blocks(w.Cols), xValues = Q8_0Panel.ActivationValues(w.Cols);
+        float* tile = stackalloc float[PanelInputs * Q8_0Panel.Rows];
+        for (int p = p0; p < p1; p++)
+        {
+            byte* panel = w.Q8Panels + (long)p * blocks * Q8_0Panel.BlockBytes;
+            int r0 = p * Q8_0Panel.Rows, valid = Math.Min(Q8_0Panel.Rows, rows - r0);
+            for (int t0 = 0; t0 < n; t0 += PanelInputs)
+            {
+                int m = Math.Min(PanelInputs, n - t0);
+                Q8_0Panel.Multiply(panel, blocks, xq + (long)t0 * xValues, xs + (long)t0 * blocks, m, tile);
+                for (int t = 0; t < m; t++)
+                    new ReadOnlySpan<float>(tile + t * Q8_0Panel.Rows, valid).CopyTo(new Span<float>(y + (long)(t0 + t) * rows + r0, valid));
+            }
+        }
+    }
+
+    /// <summary>Inputs multiplied per pass over a panel: enough to reuse its weights from L1, few enough for registers.</summary>
+    private const int PanelInputs = 8;
 
     /// <summary>
     /// Block-quantised weights: the n inputs are quantised once (the activation format llama.cpp pairs with the
@@ -181,23 +242,6 @@ public static class MatMul
         /// <summary>Two rows against two inputs, each of the four bit-identical to <see cref="Dot"/>.</summary>
         static abstract void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
             out float y00, out float y01, out float y10, out float y11);
-    }
-
-    /// <summary>Q8_0 weights with activations quantised to Q8_0 per 32 values.</summary>
-    private struct Q8Activations : IActivationFormat
-    {
-        public static int RowBytes(int cols) => Q8_0.RowBytes(cols);
-        public static int Blocks(int cols) => Q8_0.RowBytes(cols) / Q8_0.BlockBytes;
-        public static void Quantize(ReadOnlySpan<float> x, Span<byte> blocks) => Q8_0.QuantizeRow(x, blocks);
-        public static ReadOnlySpan<byte> WeightRow(WeightMatrix w, int r) => w.Q8Row(r);
-        public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks) => Q8_0.Dot(w, x, blocks);
-
-        public static void Dot2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x, int blocks, out float y0, out float y1) =>
-            Q8_0.Dot2(w0, w1, x, blocks, out y0, out y1);
-
-        public static void Dot2x2(ReadOnlySpan<byte> w0, ReadOnlySpan<byte> w1, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, int blocks,
-            out float y00, out float y01, out float y10, out float y11) =>
-            Q8_0.Dot2x2(w0, w1, x0, x1, blocks, out y00, out y01, out y10, out y11);
     }
 
     /// <summary>Q4_K weights with activations quantised to Q8_K per row.</summary>

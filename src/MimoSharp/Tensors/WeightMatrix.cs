@@ -52,25 +52,45 @@ public sealed unsafe class WeightMatrix
         if (format == Format) return this;
         if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
             throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 and q4_k are supported at load");
-        int rowBytes = BlockRowBytes(format, Cols);
+        if (format == WeightFormat.Q8_0)
+            return PackQ8_0(Name, Rows, Cols, DType, (row, r) => Q8_0.QuantizeRow(Row(r, row.Scratch), row.Blocks));
+        int rowBytes = Q4_K.RowBytes(Cols);
         var owned = GC.AllocateUninitializedArray<byte>(checked(rowBytes * Rows), pinned: true);
         ComputePool.For(Math.Min(Rows, 64), chunk =>
         {
             var scratch = new float[Cols];
             int per = (Rows + 63) / 64;
             for (int r = chunk * per; r < Math.Min(Rows, (chunk + 1) * per); r++)
-            {
-                var row = Row(r, scratch);
-                if (format == WeightFormat.Q8_0) Q8_0.QuantizeRow(row, owned.AsSpan(r * rowBytes, rowBytes));
-                else Q4_K.QuantizeRow(row, owned.AsSpan(r * rowBytes, rowBytes));
-            }
+                Q4_K.QuantizeRow(Row(r, scratch), owned.AsSpan(r * rowBytes, rowBytes));
         });
         fixed (byte* p = owned)
             return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, format, owned);
     }
 
-    private static int BlockRowBytes(WeightFormat format, int cols) =>
-        format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+    /// <summary>Scratch for producing one ggml Q8_0 row: the row's blocks and a float row to decode into.</summary>
+    private readonly record struct Q8RowScratch(byte[] Blocks, float[] Scratch);
+
+    /// <summary>
+    /// Builds a Q8_0 matrix in <see cref="Q8_0Panel"/> layout from rows produced one at a time in ggml's block layout,
+    /// a panel of 16 rows per job so threads never share a panel.
+    /// </summary>
+    private static WeightMatrix PackQ8_0(string name, int rows, int cols, DType dtype, Action<Q8RowScratch, int> makeRow)
+    {
+        int blocks = Q8_0Panel.Blocks(cols), panels = Q8_0Panel.Panels(rows);
+        var owned = GC.AllocateArray<byte>(checked((int)Q8_0Panel.Bytes(rows, cols)), pinned: true);
+        ComputePool.For(Math.Min(panels, 64), chunk =>
+        {
+            var row = new Q8RowScratch(new byte[Q8_0.RowBytes(cols)], new float[cols]);
+            int per = (panels + 63) / 64;
+            for (int r = chunk * per * Q8_0Panel.Rows; r < Math.Min(rows, (chunk + 1) * per * Q8_0Panel.Rows); r++)
+            {
+                makeRow(row, r);
+                Q8_0Panel.PackRow(row.Blocks, r, owned, blocks);
+            }
+        });
+        fixed (byte* p = owned)
+            return new WeightMatrix(name, rows, cols, dtype, p, null, 0, 0, 0, owned.LongLength, WeightFormat.Q8_0, owned);
+    }
 
     /// <summary>Row r of a Q4_K matrix, as super-blocks.</summary>
     public ReadOnlySpan<byte> Q4KRow(int r)
@@ -89,20 +109,28 @@ public sealed unsafe class WeightMatrix
         int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
         if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} is {format}, which has no block kernel");
-        long expected = (long)BlockRowBytes(format, cols) * rows;
+        int rowBytes = format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+        long expected = (long)rowBytes * rows;
         if (weight.ByteLength != expected)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
+        if (format == WeightFormat.Q8_0)
+        {
+            byte* stored = weight.Data;
+            return PackQ8_0(weight.Name, rows, cols, weight.DType,
+                (row, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes).CopyTo(row.Blocks));
+        }
         return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format);
     }
 
-    /// <summary>Row r of a Q8_0 matrix, as blocks.</summary>
-    public ReadOnlySpan<byte> Q8Row(int r)
+    /// <summary>Row r of a Q8_0 matrix in ggml's block layout (copied out of its panel).</summary>
+    public void CopyQ8Row(int r, Span<byte> blocks)
     {
-        if (Format != WeightFormat.Q8_0) throw new InvalidOperationException($"{Name} is {Format}, not Q8_0");
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
-        int rowBytes = Q8_0.RowBytes(Cols);
-        return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
+        Q8_0Panel.UnpackRow(new ReadOnlySpan<byte>(Q8Panels, checked((int)StoredBytes)), r, Q8_0Panel.Blocks(Cols), blocks);
     }
+
+    /// <summary>The <see cref="Q8_0Panel"/> layout of a Q8_0 matrix (read by the kernel).</summary>
+    internal byte* Q8Panels => Format == WeightFormat.Q8_0 ? _data : throw new InvalidOperationException($"{Name} is {Format}, not Q8_0");
 
     /// <summary>
     /// Wraps a stored tensor. The format follows the tensor's stored dtype, never its name:
@@ -163,7 +191,9 @@ public sealed unsafe class WeightMatrix
             case WeightFormat.F32:
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
             case WeightFormat.Q8_0:
-                Q8_0.DequantizeRow(Q8Row(r), scratch[..Cols]);
+                var blocks = new byte[Q8_0.RowBytes(Cols)];
+                CopyQ8Row(r, blocks);
+                Q8_0.DequantizeRow(blocks, scratch[..Cols]);
                 return scratch[..Cols];
             case WeightFormat.Q4_K:
                 Q4_K.DequantizeRow(Q4KRow(r), scratch[..Cols]);

@@ -1,4 +1,5 @@
 using MimoSharp.Checkpoints;
+using System.Runtime.Intrinsics.X86;
 using MimoSharp.Tensors;
 
 namespace MimoSharp.Tests.Tensors;
@@ -21,43 +22,92 @@ public sealed class KernelTests
     }
 
     [Fact]
-    public void HalfTableIsExactForEveryBitPattern()
+    public void PanelWeightScaleIsExactForEveryFiniteHalf()
     {
-        var bytes = new byte[2];
         for (int bits = 0; bits < 65536; bits++)
         {
-            BitConverter.TryWriteBytes(bytes, (ushort)bits);
-            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
-            float actual = HalfTable.Read(ref bytes[0]);
+            Half h = BitConverter.UInt16BitsToHalf((ushort)bits);
+            if (!Half.IsFinite(h)) continue;
+            float expected = (float)h, actual = Q8_0Panel.WeightScale((short)bits) * 5.192297e33f;
             Assert.True(expected.Equals(actual), $"bits 0x{bits:X4}: {actual} instead of {expected}");
         }
     }
 
     [Theory]
-    [InlineData(32)]
-    [InlineData(96)]
-    [InlineData(2048)]
-    public void Q8_0TiledDotsAreBitIdenticalToTheOneRowDot(int cols)
+    [InlineData(37, 32)]
+    [InlineData(16, 45)]
+    [InlineData(50, 96)]
+    [InlineData(33, 2048)]
+    public unsafe void Q8_0PanelPathsAreBitIdenticalToTheCanonicalSum(int rows, int cols)
     {
-        var random = new Random(cols);
-        float[] Row() => Enumerable.Range(0, cols).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
-        byte[] Quantised(float[] row)
+        var random = new Random(rows * cols);
+        float[] Values(int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
+        var weights = Values(rows * cols);
+        const int n = 11;
+        var x = Values(n * cols);
+        fixed (float* pw = weights)
         {
-            var q = new byte[Q8_0.RowBytes(cols)];
-            Q8_0.QuantizeRow(row, q);
-            return q;
+            var w = WeightMatrix.FromPinned("w", pw, rows, cols).Quantize(WeightFormat.Q8_0);
+            int blocks = Q8_0Panel.Blocks(cols), xValues = Q8_0Panel.ActivationValues(cols);
+            var xq = new short[n * xValues];
+            var xs = new float[n * blocks];
+            for (int t = 0; t < n; t++)
+                Q8_0Panel.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xValues, xValues), xs.AsSpan(t * blocks, blocks));
+            var expected = new float[n * rows];
+            var lanes = new float[Q8_0Panel.Rows];
+            fixed (short* pq = xq)
+            fixed (float* ps = xs, pl = lanes)
+                for (int p = 0; p < Q8_0Panel.Panels(rows); p++)
+                    for (int t = 0; t < n; t++)
+                    {
+                        Q8_0Panel.Portable(w.Q8Panels + (long)p * blocks * Q8_0Panel.BlockBytes, blocks, pq + t * xValues, ps + t * blocks, pl);
+                        for (int i = 0; i < Q8_0Panel.Rows && p * Q8_0Panel.Rows + i < rows; i++) expected[t * rows + p * Q8_0Panel.Rows + i] = lanes[i];
+                    }
+            int saved = MatMul.MaxThreads;
+            try
+            {
+                // Every count of inputs (tiles of 4 and their remainders), both thread counts and the AVX-512 and AVX2
+                // kernels give the canonical bits.
+                foreach (var (threads, avx512) in new[] { (1, true), (2, true), (1, false) })
+                {
+                    MatMul.MaxThreads = threads;
+                    Q8_0Panel.Avx512Enabled = avx512 && Avx512BW.IsSupported;
+                    for (int m = 1; m <= n; m++)
+                    {
+                        var y = new float[m * rows];
+                        MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
+                        for (int i = 0; i < m * rows; i++)
+                            Assert.True(expected[i].Equals(y[i]), $"{m} inputs, {threads} threads, output {i}: {y[i]} instead of {expected[i]}");
+                    }
+                }
+            }
+            finally
+            {
+                MatMul.MaxThreads = saved;
+                Q8_0Panel.Avx512Enabled = Avx512BW.IsSupported;
+            }
         }
-        byte[] w0 = Quantised(Row()), w1 = Quantised(Row()), x = Quantised(Row());
-        int blocks = Q8_0.RowBytes(cols) / Q8_0.BlockBytes;
-        Q8_0.Dot2(w0, w1, x, blocks, out float y0, out float y1);
-        Assert.Equal(Q8_0.Dot(w0, x, blocks), y0);
-        Assert.Equal(Q8_0.Dot(w1, x, blocks), y1);
-        byte[] x1 = Quantised(Row());
-        Q8_0.Dot2x2(w0, w1, x, x1, blocks, out float y00, out float y01, out float y10, out float y11);
-        Assert.Equal(Q8_0.Dot(w0, x, blocks), y00);
-        Assert.Equal(Q8_0.Dot(w0, x1, blocks), y01);
-        Assert.Equal(Q8_0.Dot(w1, x, blocks), y10);
-        Assert.Equal(Q8_0.Dot(w1, x1, blocks), y11);
+    }
+
+    [Fact]
+    public void Q8_0PanelsUnpackToTheRowsPacked()
+    {
+        int rows = 19, cols = 70, blocks = Q8_0Panel.Blocks(cols);
+        var random = new Random(3);
+        var packed = new byte[Q8_0Panel.Bytes(rows, cols)];
+        var rowsIn = new byte[rows][];
+        for (int r = 0; r < rows; r++)
+        {
+            rowsIn[r] = new byte[Q8_0.RowBytes(cols)];
+            random.NextBytes(rowsIn[r]);
+            Q8_0Panel.PackRow(rowsIn[r], r, packed, blocks);
+        }
+        var back = new byte[Q8_0.RowBytes(cols)];
+        for (int r = 0; r < rows; r++)
+        {
+            Q8_0Panel.UnpackRow(packed, r, blocks, back);
+            Assert.Equal(rowsIn[r], back);
+        }
     }
 
     [Fact]
@@ -100,7 +150,7 @@ public sealed class KernelTests
     [InlineData(32)]
     [InlineData(45)]
     [InlineData(300)]
-    public void Q8_0MatchesGgmlBlocksAndTheirIntegerDot(int cols)
+    public unsafe void Q8_0MatchesGgmlBlocksAndTheirIntegerDot(int cols)
     {
         var rng = new Random(cols);
         var w = Enumerable.Range(0, cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -127,7 +177,13 @@ public sealed class KernelTests
             for (int i = 0; i < 32; i++) dot += (sbyte)wq[b * 34 + 2 + i] * (sbyte)xq[b * 34 + 2 + i];
             expected += (double)(float)BitConverter.ToHalf(wq, b * 34) * (float)BitConverter.ToHalf(xq, b * 34) * dot;
         }
-        Assert.Equal(expected, Q8_0.Dot(wq, xq, blocks), 1e-4);
+        fixed (byte* p = wq)
+        {
+            var info = new TensorInfo { Name = "w", DType = DType.U8, Shape = [1, cols], File = "test.gguf", Data = p, ByteLength = bytes, BlockFormat = WeightFormat.Q8_0 };
+            var y = new float[1];
+            MatMul.Compute(WeightMatrix.From(info, null, null), x, 1, y);
+            Assert.Equal(expected, y[0], 1e-4);
+        }
     }
 
     [Theory]

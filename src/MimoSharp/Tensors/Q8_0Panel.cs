@@ -1,0 +1,243 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace MimoSharp.Tensors;
+
+/// <summary>
+/// Q8_0 weights repacked at load into panels of 16 rows, so one SIMD lane holds one row and a block's 32 products
+/// per row reduce without horizontal sums. Per panel and 32-column block (<see cref="BlockBytes"/> = 544 bytes, the
+/// same 34 bytes per row as ggml): the 16 rows' f16 scales, then for each of the 16 column pairs the 16 rows' two
+/// quants. The quants stay int8; the kernel widens a pair of columns to int16 and multiplies it with the activation
+/// pair by <c>vpmaddwd</c> (AVX-512BW; .NET exposes no AVX-512 VNNI), which gives 16 rows × 2 products per instruction.
+/// <para>
+/// Every row's result is Σ over blocks in order of fma((float)q_w·q_x, d_w·d_x, acc): the integer block sum is exact,
+/// so the AVX-512, AVX2 and scalar paths, and every tiling of inputs, give the same bits (batch invariance).
+/// </para>
+/// </summary>
+public static unsafe class Q8_0Panel
+{
+    public const int Rows = 16;
+    private const int BlockValues = Q8_0.BlockValues;
+    private const int ScaleBytes = Rows * 2;
+    private const int PairBytes = Rows * 2;
+    public const int BlockBytes = ScaleBytes + BlockValues / 2 * PairBytes;
+
+    /// <summary>
+    /// Activation scales are stored times 2^112: the kernel reads a weight's f16 scale by shifting its bits into a
+    /// float32, which gives d_w·2^-112 exactly (subnormals included), so the product of the two is d_w·d_x exactly.
+    /// </summary>
+    private const float ScaleBias = 5.192297e33f; // 2^112
+
+    private const int HalfToSingleMask = unchecked((int)0x8FFFE000);
+
+    /// <summary>Whether the AVX-512 kernels run (tests turn them off to check the AVX2 path gives the same bits).</summary>
+    internal static bool Avx512Enabled { get; set; } = Avx512BW.IsSupported;
+
+    public static int Panels(int rows) => (rows + Rows - 1) / Rows;
+
+    public static int Blocks(int cols) => (cols + BlockValues - 1) / BlockValues;
+
+    public static long Bytes(int rows, int cols) => (long)Panels(rows) * Blocks(cols) * BlockBytes;
+
+    /// <summary>Writes row <paramref name="r"/> (ggml Q8_0 blocks) into its panel; rows never written stay zero.</summary>
+    public static void PackRow(ReadOnlySpan<byte> row, int r, Span<byte> packed, int blocks)
+    {
+        var panel = packed.Slice(checked((r / Rows) * blocks * BlockBytes), blocks * BlockBytes);
+        int lane = r % Rows;
+        for (int b = 0; b < blocks; b++)
+        {
+            var src = row.Slice(b * Q8_0.BlockBytes, Q8_0.BlockBytes);
+            var dst = panel.Slice(b * BlockBytes, BlockBytes);
+            dst[lane * 2] = src[0];
+            dst[lane * 2 + 1] = src[1];
+            for (int p = 0; p < BlockValues / 2; p++)
+            {
+                dst[ScaleBytes + p * PairBytes + lane * 2] = src[2 + 2 * p];
+                dst[ScaleBytes + p * PairBytes + lane * 2 + 1] = src[3 + 2 * p];
+            }
+        }
+    }
+
+    /// <summary>Reads row <paramref name="r"/> back as ggml Q8_0 blocks (the inverse of <see cref="PackRow"/>).</summary>
+    public static void UnpackRow(ReadOnlySpan<byte> packed, int r, int blocks, Span<byte> row)
+    {
+        var panel = packed.Slice(checked((r / Rows) * blocks * BlockBytes), blocks * BlockBytes);
+        int lane = r % Rows;
+        for (int b = 0; b < blocks; b++)
+        {
+            var src = panel.Slice(b * BlockBytes, BlockBytes);
+            var dst = row.Slice(b * Q8_0.BlockBytes, Q8_0.BlockBytes);
+            dst[0] = src[lane * 2];
+            dst[1] = src[lane * 2 + 1];
+            for (int p = 0; p < BlockValues / 2; p++)
+            {
+                dst[2 + 2 * p] = src[ScaleBytes + p * PairBytes + lane * 2];
+                dst[3 + 2 * p] = src[ScaleBytes + p * PairBytes + lane * 2 + 1];
+            }
+        }
+    }
+
+    /// <summary>Values one quantised input row takes in <see cref="QuantizeActivations"/>: 32 int16 per block.</summary>
+    public static int ActivationValues(int cols) => Blocks(cols) * BlockValues;
+
+    /// <summary>
+    /// Quantises an input row as ggml quantises the activation side of a q8_0 product (<see cref="Q8_0.QuantizeBlock"/>),
+    /// widened to int16 for the kernel, with each block's scale (the f16-rounded d_x) times 2^112.
+    /// </summary>
+    public static void QuantizeActivations(ReadOnlySpan<float> x, Span<short> q, Span<float> scales)
+    {
+        Span<sbyte> block = stackalloc sbyte[BlockValues];
+        int blocks = Blocks(x.Length);
+        for (int b = 0; b < blocks; b++)
+        {
+            int start = b * BlockValues;
+            Half d = Q8_0.QuantizeBlock(x.Slice(start, Math.Min(BlockValues, x.Length - start)), block);
+            scales[b] = (float)d * ScaleBias;
+            var dst = q.Slice(start, BlockValues);
+            for (int i = 0; i < BlockValues; i++) dst[i] = block[i];
+        }
+    }
+
+    /// <summary>
+    /// y[t·16 + i] = row i of the panel · input t, for <paramref name="n"/> inputs of <paramref name="blocks"/> blocks
+    /// (x: <see cref="ActivationValues"/> int16 per input, scales: one float per block per input).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Multiply(byte* panel, int blocks, short* x, float* scales, int n, float* y)
+    {
+        int xStride = blocks * BlockValues;
+        if (Avx512Enabled)
+        {
+            int t = 0;
+            for (; t + 4 <= n; t += 4)
+                Avx512Panel4(panel, blocks, x + (long)t * xStride, xStride, scales + (long)t * blocks, blocks, y + t * Rows);
+            for (; t < n; t++)
+                Avx512Panel1(panel, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
+            return;
+        }
+        for (int t = 0; t < n; t++)
+        {
+            if (Avx2.IsSupported && Fma.IsSupported)
+            {
+                Avx2Half(panel, 0, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
+                Avx2Half(panel, 8, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows + 8);
+            }
+            else
+            {
+                Portable(panel, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
+            }
+        }
+    }
+
+    /// <summary>The canonical definition every SIMD path reproduces bit for bit (also the fallback without AVX2).</summary>
+    internal static void Portable(byte* panel, int blocks, short* x, float* scales, float* y)
+    {
+        for (int lane = 0; lane < Rows; lane++)
+        {
+            float acc = 0;
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* pb = panel + (long)b * BlockBytes;
+                short* xb = x + b * BlockValues;
+                int sum = 0;
+                for (int p = 0; p < BlockValues / 2; p++)
+                {
+                    sbyte* w = (sbyte*)(pb + ScaleBytes + p * PairBytes + lane * 2);
+                    sum += w[0] * xb[2 * p] + w[1] * xb[2 * p + 1];
+                }
+                acc = MathF.FusedMultiplyAdd(sum, WeightScale(*(short*)(pb + lane * 2)) * scales[b], acc);
+            }
+            y[lane] = acc;
+        }
+    }
+
+    /// <summary>An f16 scale's bits moved into a float32: the value times 2^-112 (exact for every finite f16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float WeightScale(short half) => BitConverter.Int32BitsToSingle((half << 13) & HalfToSingleMask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> WeightScales512(byte* block) =>
+        (Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)block)), 13) & Vector512.Create(HalfToSingleMask)).AsSingle();
+
+    /// <summary>Column pair p of a block for 16 rows, times the input's pair: 16 int32 lanes of w0·x0 + w1·x1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Pair512(Vector512<short> w, short* x, int p) =>
+        Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x + 2 * p)).AsInt16());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Weights512(byte* block, int p) =>
+        Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + ScaleBytes + p * PairBytes)));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Avx512Panel1(byte* panel, int blocks, short* x, float* scales, float* y)
+    {
+        var acc = Vector512<float>.Zero;
+        for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
+        {
+            var s = WeightScales512(panel) * Vector512.Create(scales[b]);
+            // Two integer chains; the sums are exact, so how they are split does not matter.
+            var i0 = Pair512(Weights512(panel, 0), x, 0);
+            var i1 = Pair512(Weights512(panel, 1), x, 1);
+            for (int p = 2; p < BlockValues / 2; p += 2)
+            {
+                i0 += Pair512(Weights512(panel, p), x, p);
+                i1 += Pair512(Weights512(panel, p + 1), x, p + 1);
+            }
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0 + i1), s, acc);
+        }
+        acc.Store(y);
+    }
+
+    /// <summary>One panel against four inputs: each weight pair is widened once and used four times.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Avx512Panel4(byte* panel, int blocks, short* x, int xStride, float* scales, int scaleStride, float* y)
+    {
+        short* x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride;
+        float* s0 = scales, s1 = scales + scaleStride, s2 = scales + 2 * scaleStride, s3 = scales + 3 * scaleStride;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int b = 0; b < blocks; b++, panel += BlockBytes)
+        {
+            int o = b * BlockValues;
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            for (int p = 0; p < BlockValues / 2; p++)
+            {
+                var w = Weights512(panel, p);
+                i0 += Pair512(w, x0 + o, p);
+                i1 += Pair512(w, x1 + o, p);
+                i2 += Pair512(w, x2 + o, p);
+                i3 += Pair512(w, x3 + o, p);
+            }
+            var d = WeightScales512(panel);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), d * Vector512.Create(s0[b]), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), d * Vector512.Create(s1[b]), a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i2), d * Vector512.Create(s2[b]), a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i3), d * Vector512.Create(s3[b]), a3);
+        }
+        a0.Store(y);
+        a1.Store(y + Rows);
+        a2.Store(y + 2 * Rows);
+        a3.Store(y + 3 * Rows);
+    }
+
+    /// <summary>Eight of the panel's rows (lanes <paramref name="lane0"/>..+7) with AVX2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Avx2Half(byte* panel, int lane0, int blocks, short* x, float* scales, float* y)
+    {
+        var acc = Vector256<float>.Zero;
+        var mask = Vector256.Create(HalfToSingleMask);
+        for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
+        {
+            var h = Avx2.ConvertToVector256Int32(Vector128.Load((short*)(panel + lane0 * 2)));
+            var s = (Avx2.ShiftLeftLogical(h, 13) & mask).AsSingle() * Vector256.Create(scales[b]);
+            var sum = Vector256<int>.Zero;
+            for (int p = 0; p < BlockValues / 2; p++)
+            {
+                var w = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(panel + ScaleBytes + p * PairBytes + lane0 * 2)));
+                sum += Avx2.MultiplyAddAdjacent(w, Vector256.Create(*(int*)(x + 2 * p)).AsInt16());
+            }
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), s, acc);
+        }
+        acc.Store(y);
+    }
+}
