@@ -66,14 +66,14 @@ public static class MatMul
     /// </summary>
     private static unsafe void PanelCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        int cols = w.Cols, rows = w.Rows, blocks = Q8_0Panel.Blocks(cols), xValues = Q8_0Panel.ActivationValues(cols);
-        short[] xq = ArrayPool<short>.Shared.Rent(n * xValues);
+        int cols = w.Cols, rows = w.Rows, blocks = Q8_0Panel.Blocks(cols), xBytes = Q8_0Panel.ActivationBytes(cols);
+        sbyte[] xq = ArrayPool<sbyte>.Shared.Rent(n * xBytes);
         float[] xs = ArrayPool<float>.Shared.Rent(n * blocks);
         try
         {
             for (int t = 0; t < n; t++)
-                Q8_0Panel.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xValues, xValues), xs.AsSpan(t * blocks, blocks));
-            fixed (short* pq = xq)
+                Q8_0Panel.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes), xs.AsSpan(t * blocks, blocks));
+            fixed (sbyte* pq = xq)
             fixed (float* ps = xs)
             fixed (float* py = y)
             {
@@ -83,26 +83,26 @@ public static class MatMul
                 int threads = work < ParallelThreshold ? 1 : MaxThreads;
                 if (threads == 1)
                 {
-                    PanelRange(w, (short*)qa, (float*)sa, n, (float*)ya, 0, panels);
+                    PanelRange(w, (sbyte*)qa, (float*)sa, n, (float*)ya, 0, panels);
                     return;
                 }
                 int chunks = Math.Min(panels, threads * 8), per = (panels + chunks - 1) / chunks;
                 chunks = (panels + per - 1) / per;
-                ComputePool.For(chunks, c => PanelRange(w, (short*)qa, (float*)sa, n, (float*)ya, c * per, Math.Min(panels, (c + 1) * per)));
+                ComputePool.For(chunks, c => PanelRange(w, (sbyte*)qa, (float*)sa, n, (float*)ya, c * per, Math.Min(panels, (c + 1) * per)));
             }
         }
         finally
         {
-            ArrayPool<short>.Shared.Return(xq);
+            ArrayPool<sbyte>.Shared.Return(xq);
             ArrayPool<float>.Shared.Return(xs);
         }
     }
 
     /// <summary>Panels p0..p1 against every input, at most <see cref="PanelInputs"/> inputs at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void PanelRange(WeightMatrix w, short* xq, float* xs, int n, float* y, int p0, int p1)
+    private static unsafe void PanelRange(WeightMatrix w, sbyte* xq, float* xs, int n, float* y, int p0, int p1)
     {
-        int rows = w.Rows, blocks = Q8_0Panel.Blocks(w.Cols), xValues = Q8_0Panel.ActivationValues(w.Cols);
+        int rows = w.Rows, blocks = Q8_0Panel.Blocks(w.Cols), xBytes = Q8_0Panel.ActivationBytes(w.Cols);
         float* tile = stackalloc float[PanelInputs * Q8_0Panel.Rows];
         for (int p = p0; p < p1; p++)
         {
@@ -111,7 +111,7 @@ public static class MatMul
             for (int t0 = 0; t0 < n; t0 += PanelInputs)
             {
                 int m = Math.Min(PanelInputs, n - t0);
-                Q8_0Panel.Multiply(panel, blocks, xq + (long)t0 * xValues, xs + (long)t0 * blocks, m, tile);
+                Q8_0Panel.Multiply(panel, blocks, xq + (long)t0 * xBytes, xs + (long)t0 * blocks, m, tile);
                 for (int t = 0; t < m; t++)
                     new ReadOnlySpan<float>(tile + t * Q8_0Panel.Rows, valid).CopyTo(new Span<float>(y + (long)(t0 + t) * rows + r0, valid));
             }

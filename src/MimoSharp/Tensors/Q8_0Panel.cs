@@ -7,9 +7,10 @@ namespace MimoSharp.Tensors;
 /// <summary>
 /// Q8_0 weights repacked at load into panels of 16 rows, so one SIMD lane holds one row and a block's 32 products
 /// per row reduce without horizontal sums. Per panel and 32-column block (<see cref="BlockBytes"/> = 544 bytes, the
-/// same 34 bytes per row as ggml): the 16 rows' f16 scales, then for each of the 16 column pairs the 16 rows' two
-/// quants. The quants stay int8; the kernel widens a pair of columns to int16 and multiplies it with the activation
-/// pair by <c>vpmaddwd</c> (AVX-512BW; .NET exposes no AVX-512 VNNI), which gives 16 rows × 2 products per instruction.
+/// same 34 bytes per row as ggml): the 16 rows' f16 scales, then for each group of 4 columns the 16 rows' 4 quants,
+/// so a 64-byte load holds 4 columns of 16 rows. .NET exposes no AVX-512 VNNI, so the kernel uses ggml's AVX2 trick at
+/// 512 bits: |w| (unsigned) times x with w's sign (<c>vpmaddubsw</c>, which cannot saturate for |q| ≤ 127), then
+/// pairs summed to int32 (<c>vpmaddwd</c>).
 /// <para>
 /// Every row's result is Σ over blocks in order of fma((float)q_w·q_x, d_w·d_x, acc): the integer block sum is exact,
 /// so the AVX-512, AVX2 and scalar paths, and every tiling of inputs, give the same bits (batch invariance).
@@ -20,8 +21,9 @@ public static unsafe class Q8_0Panel
     public const int Rows = 16;
     private const int BlockValues = Q8_0.BlockValues;
     private const int ScaleBytes = Rows * 2;
-    private const int PairBytes = Rows * 2;
-    public const int BlockBytes = ScaleBytes + BlockValues / 2 * PairBytes;
+    private const int GroupValues = 4;
+    private const int GroupBytes = Rows * GroupValues;
+    public const int BlockBytes = ScaleBytes + BlockValues / GroupValues * GroupBytes;
 
     /// <summary>
     /// Activation scales are stored times 2^112: the kernel reads a weight's f16 scale by shifting its bits into a
@@ -40,6 +42,9 @@ public static unsafe class Q8_0Panel
 
     public static long Bytes(int rows, int cols) => (long)Panels(rows) * Blocks(cols) * BlockBytes;
 
+    /// <summary>Offset of row <paramref name="lane"/>'s quant <paramref name="i"/> (0..31) inside a panel block.</summary>
+    private static int QuantOffset(int lane, int i) => ScaleBytes + i / GroupValues * GroupBytes + lane * GroupValues + i % GroupValues;
+
     /// <summary>Writes row <paramref name="r"/> (ggml Q8_0 blocks) into its panel; rows never written stay zero.</summary>
     public static void PackRow(ReadOnlySpan<byte> row, int r, Span<byte> packed, int blocks)
     {
@@ -51,11 +56,7 @@ public static unsafe class Q8_0Panel
             var dst = panel.Slice(b * BlockBytes, BlockBytes);
             dst[lane * 2] = src[0];
             dst[lane * 2 + 1] = src[1];
-            for (int p = 0; p < BlockValues / 2; p++)
-            {
-                dst[ScaleBytes + p * PairBytes + lane * 2] = src[2 + 2 * p];
-                dst[ScaleBytes + p * PairBytes + lane * 2 + 1] = src[3 + 2 * p];
-            }
+            for (int i = 0; i < BlockValues; i++) dst[QuantOffset(lane, i)] = src[2 + i];
         }
     }
 
@@ -70,41 +71,34 @@ public static unsafe class Q8_0Panel
             var dst = row.Slice(b * Q8_0.BlockBytes, Q8_0.BlockBytes);
             dst[0] = src[lane * 2];
             dst[1] = src[lane * 2 + 1];
-            for (int p = 0; p < BlockValues / 2; p++)
-            {
-                dst[2 + 2 * p] = src[ScaleBytes + p * PairBytes + lane * 2];
-                dst[3 + 2 * p] = src[ScaleBytes + p * PairBytes + lane * 2 + 1];
-            }
+            for (int i = 0; i < BlockValues; i++) dst[2 + i] = src[QuantOffset(lane, i)];
         }
     }
 
-    /// <summary>Values one quantised input row takes in <see cref="QuantizeActivations"/>: 32 int16 per block.</summary>
-    public static int ActivationValues(int cols) => Blocks(cols) * BlockValues;
+    /// <summary>Bytes one quantised input row takes in <see cref="QuantizeActivations"/>: 32 int8 per block.</summary>
+    public static int ActivationBytes(int cols) => Blocks(cols) * BlockValues;
 
     /// <summary>
     /// Quantises an input row as ggml quantises the activation side of a q8_0 product (<see cref="Q8_0.QuantizeBlock"/>),
-    /// widened to int16 for the kernel, with each block's scale (the f16-rounded d_x) times 2^112.
+    /// each block's scale (the f16-rounded d_x) times 2^112; a ragged last block is zero-padded.
     /// </summary>
-    public static void QuantizeActivations(ReadOnlySpan<float> x, Span<short> q, Span<float> scales)
+    public static void QuantizeActivations(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales)
     {
-        Span<sbyte> block = stackalloc sbyte[BlockValues];
         int blocks = Blocks(x.Length);
         for (int b = 0; b < blocks; b++)
         {
             int start = b * BlockValues;
-            Half d = Q8_0.QuantizeBlock(x.Slice(start, Math.Min(BlockValues, x.Length - start)), block);
+            Half d = Q8_0.QuantizeBlock(x.Slice(start, Math.Min(BlockValues, x.Length - start)), q.Slice(start, BlockValues));
             scales[b] = (float)d * ScaleBias;
-            var dst = q.Slice(start, BlockValues);
-            for (int i = 0; i < BlockValues; i++) dst[i] = block[i];
         }
     }
 
     /// <summary>
     /// y[t·16 + i] = row i of the panel · input t, for <paramref name="n"/> inputs of <paramref name="blocks"/> blocks
-    /// (x: <see cref="ActivationValues"/> int16 per input, scales: one float per block per input).
+    /// (x: <see cref="ActivationBytes"/> per input, scales: one float per block per input).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(byte* panel, int blocks, short* x, float* scales, int n, float* y)
+    public static void Multiply(byte* panel, int blocks, sbyte* x, float* scales, int n, float* y)
     {
         int xStride = blocks * BlockValues;
         if (Avx512Enabled)
@@ -131,7 +125,7 @@ public static unsafe class Q8_0Panel
     }
 
     /// <summary>The canonical definition every SIMD path reproduces bit for bit (also the fallback without AVX2).</summary>
-    internal static void Portable(byte* panel, int blocks, short* x, float* scales, float* y)
+    internal static void Portable(byte* panel, int blocks, sbyte* x, float* scales, float* y)
     {
         for (int lane = 0; lane < Rows; lane++)
         {
@@ -139,13 +133,9 @@ public static unsafe class Q8_0Panel
             for (int b = 0; b < blocks; b++)
             {
                 byte* pb = panel + (long)b * BlockBytes;
-                short* xb = x + b * BlockValues;
+                sbyte* xb = x + b * BlockValues;
                 int sum = 0;
-                for (int p = 0; p < BlockValues / 2; p++)
-                {
-                    sbyte* w = (sbyte*)(pb + ScaleBytes + p * PairBytes + lane * 2);
-                    sum += w[0] * xb[2 * p] + w[1] * xb[2 * p + 1];
-                }
+                for (int i = 0; i < BlockValues; i++) sum += (sbyte)pb[QuantOffset(lane, i)] * xb[i];
                 acc = MathF.FusedMultiplyAdd(sum, WeightScale(*(short*)(pb + lane * 2)) * scales[b], acc);
             }
             y[lane] = acc;
@@ -160,53 +150,60 @@ public static unsafe class Q8_0Panel
     private static Vector512<float> WeightScales512(byte* block) =>
         (Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)block)), 13) & Vector512.Create(HalfToSingleMask)).AsSingle();
 
-    /// <summary>Column pair p of a block for 16 rows, times the input's pair: 16 int32 lanes of w0·x0 + w1·x1.</summary>
+    /// <summary>
+    /// Group g of a block (4 columns × 16 rows) times the input's 4 values there: 16 int32 lanes, one row each.
+    /// x takes w's sign so that |w| can be the unsigned operand.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Pair512(Vector512<short> w, short* x, int p) =>
-        Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x + 2 * p)).AsInt16());
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> Weights512(byte* block, int p) =>
-        Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(block + ScaleBytes + p * PairBytes)));
+    private static Vector512<int> Group512(byte* block, sbyte* x, int g)
+    {
+        var w = Vector512.Load((sbyte*)(block + ScaleBytes + g * GroupBytes));
+        var xg = Vector512.Create(*(int*)(x + g * GroupValues)).AsSByte();
+        var signed = Vector512.ConditionalSelect(Avx512BW.CompareLessThan(w, Vector512<sbyte>.Zero), -xg, xg);
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w), signed), Vector512<short>.One);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Avx512Panel1(byte* panel, int blocks, short* x, float* scales, float* y)
+    private static void Avx512Panel1(byte* panel, int blocks, sbyte* x, float* scales, float* y)
     {
         var acc = Vector512<float>.Zero;
         for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
         {
             var s = WeightScales512(panel) * Vector512.Create(scales[b]);
-            // Two integer chains; the sums are exact, so how they are split does not matter.
-            var i0 = Pair512(Weights512(panel, 0), x, 0);
-            var i1 = Pair512(Weights512(panel, 1), x, 1);
-            for (int p = 2; p < BlockValues / 2; p += 2)
-            {
-                i0 += Pair512(Weights512(panel, p), x, p);
-                i1 += Pair512(Weights512(panel, p + 1), x, p + 1);
-            }
+            // Unrolled by hand (the JIT does not unroll); two integer chains, exact, so their split does not matter.
+            var i0 = Group512(panel, x, 0);
+            var i1 = Group512(panel, x, 1);
+            i0 += Group512(panel, x, 2);
+            i1 += Group512(panel, x, 3);
+            i0 += Group512(panel, x, 4);
+            i1 += Group512(panel, x, 5);
+            i0 += Group512(panel, x, 6);
+            i1 += Group512(panel, x, 7);
             acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0 + i1), s, acc);
         }
         acc.Store(y);
     }
 
-    /// <summary>One panel against four inputs: each weight pair is widened once and used four times.</summary>
+    /// <summary>One panel against four inputs: each group's |w| and sign mask are formed once and used four times.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Avx512Panel4(byte* panel, int blocks, short* x, int xStride, float* scales, int scaleStride, float* y)
+    private static void Avx512Panel4(byte* panel, int blocks, sbyte* x, int xStride, float* scales, int scaleStride, float* y)
     {
-        short* x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride;
+        sbyte* x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride;
         float* s0 = scales, s1 = scales + scaleStride, s2 = scales + 2 * scaleStride, s3 = scales + 3 * scaleStride;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < blocks; b++, panel += BlockBytes)
         {
             int o = b * BlockValues;
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int p = 0; p < BlockValues / 2; p++)
+            for (int g = 0; g < BlockValues / GroupValues; g++)
             {
-                var w = Weights512(panel, p);
-                i0 += Pair512(w, x0 + o, p);
-                i1 += Pair512(w, x1 + o, p);
-                i2 += Pair512(w, x2 + o, p);
-                i3 += Pair512(w, x3 + o, p);
+                var w = Vector512.Load((sbyte*)(panel + ScaleBytes + g * GroupBytes));
+                var negative = Avx512BW.CompareLessThan(w, Vector512<sbyte>.Zero);
+                var magnitude = Avx512BW.Abs(w);
+                i0 += Product(magnitude, negative, x0 + o + g * GroupValues);
+                i1 += Product(magnitude, negative, x1 + o + g * GroupValues);
+                i2 += Product(magnitude, negative, x2 + o + g * GroupValues);
+                i3 += Product(magnitude, negative, x3 + o + g * GroupValues);
             }
             var d = WeightScales512(panel);
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), d * Vector512.Create(s0[b]), a0);
@@ -220,21 +217,30 @@ public static unsafe class Q8_0Panel
         a3.Store(y + 3 * Rows);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Product(Vector512<byte> magnitude, Vector512<sbyte> negative, sbyte* x)
+    {
+        var xg = Vector512.Create(*(int*)x).AsSByte();
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(magnitude, Vector512.ConditionalSelect(negative, -xg, xg)), Vector512<short>.One);
+    }
+
     /// <summary>Eight of the panel's rows (lanes <paramref name="lane0"/>..+7) with AVX2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Avx2Half(byte* panel, int lane0, int blocks, short* x, float* scales, float* y)
+    private static void Avx2Half(byte* panel, int lane0, int blocks, sbyte* x, float* scales, float* y)
     {
         var acc = Vector256<float>.Zero;
         var mask = Vector256.Create(HalfToSingleMask);
+        var ones = Vector256<short>.One;
         for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
         {
             var h = Avx2.ConvertToVector256Int32(Vector128.Load((short*)(panel + lane0 * 2)));
             var s = (Avx2.ShiftLeftLogical(h, 13) & mask).AsSingle() * Vector256.Create(scales[b]);
             var sum = Vector256<int>.Zero;
-            for (int p = 0; p < BlockValues / 2; p++)
+            for (int g = 0; g < BlockValues / GroupValues; g++)
             {
-                var w = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(panel + ScaleBytes + p * PairBytes + lane0 * 2)));
-                sum += Avx2.MultiplyAddAdjacent(w, Vector256.Create(*(int*)(x + 2 * p)).AsInt16());
+                var w = Vector256.Load((sbyte*)(panel + ScaleBytes + g * GroupBytes + lane0 * GroupValues));
+                var xg = Vector256.Create(*(int*)(x + g * GroupValues)).AsSByte();
+                sum += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(xg, w)), ones);
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), s, acc);
         }

@@ -48,19 +48,19 @@ public sealed class KernelTests
         fixed (float* pw = weights)
         {
             var w = WeightMatrix.FromPinned("w", pw, rows, cols).Quantize(WeightFormat.Q8_0);
-            int blocks = Q8_0Panel.Blocks(cols), xValues = Q8_0Panel.ActivationValues(cols);
-            var xq = new short[n * xValues];
+            int blocks = Q8_0Panel.Blocks(cols), xBytes = Q8_0Panel.ActivationBytes(cols);
+            var xq = new sbyte[n * xBytes];
             var xs = new float[n * blocks];
             for (int t = 0; t < n; t++)
-                Q8_0Panel.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xValues, xValues), xs.AsSpan(t * blocks, blocks));
+                Q8_0Panel.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xBytes, xBytes), xs.AsSpan(t * blocks, blocks));
             var expected = new float[n * rows];
             var lanes = new float[Q8_0Panel.Rows];
-            fixed (short* pq = xq)
+            fixed (sbyte* pq = xq)
             fixed (float* ps = xs, pl = lanes)
                 for (int p = 0; p < Q8_0Panel.Panels(rows); p++)
                     for (int t = 0; t < n; t++)
                     {
-                        Q8_0Panel.Portable(w.Q8Panels + (long)p * blocks * Q8_0Panel.BlockBytes, blocks, pq + t * xValues, ps + t * blocks, pl);
+                        Q8_0Panel.Portable(w.Q8Panels + (long)p * blocks * Q8_0Panel.BlockBytes, blocks, pq + t * xBytes, ps + t * blocks, pl);
                         for (int i = 0; i < Q8_0Panel.Rows && p * Q8_0Panel.Rows + i < rows; i++) expected[t * rows + p * Q8_0Panel.Rows + i] = lanes[i];
                     }
             int saved = MatMul.MaxThreads;
@@ -86,6 +86,37 @@ public sealed class KernelTests
                 MatMul.MaxThreads = saved;
                 Q8_0Panel.Avx512Enabled = Avx512BW.IsSupported;
             }
+        }
+    }
+
+    [Fact]
+    public void Q8_0SimdQuantiserFollowsTheScalarRule()
+    {
+        // Whole blocks take the SIMD path, a ragged one the scalar loop; ties (x·inv exactly k + 0.5) must round to even.
+        var random = new Random(7);
+        var blockOut = new sbyte[32];
+        var scalarOut = new sbyte[32];
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            var x = new float[32];
+            for (int i = 0; i < 32; i++) x[i] = (float)(random.NextDouble() * 2 - 1) * (trial % 7 + 1);
+            if (trial % 3 == 0)
+            {
+                x[0] = 127f;
+                for (int i = 1; i < 32; i++) x[i] = random.Next(-254, 255) / 2f;   // d = 1: every odd value is a tie
+            }
+            if (trial == 1) Array.Clear(x);
+            Half d = Q8_0.QuantizeBlock(x, blockOut);
+            Half ds = Q8_0.QuantizeBlock(x.AsSpan(0, 31), scalarOut);   // scalar path on the first 31 values ...
+            float amax = x.Max(MathF.Abs), dd = amax / 127f, inv = dd != 0 ? 1 / dd : 0;
+            Assert.Equal((Half)dd, d);
+            for (int i = 0; i < 32; i++)
+            {
+                int expected = Math.Clamp((int)MathF.Round(x[i] * inv, MidpointRounding.ToEven), -127, 127);
+                Assert.True(expected == blockOut[i], $"trial {trial}, value {i}: {blockOut[i]} instead of {expected}");
+            }
+            if (MathF.Abs(x[31]) < amax)   // ... equals it wherever the 32nd value did not set the scale
+                for (int i = 0; i < 31; i++) Assert.Equal(blockOut[i], scalarOut[i]);
         }
     }
 

@@ -1,0 +1,51 @@
+// Matrix-vector throughput of the weight kernels, from cache and from DRAM, per format and thread count.
+// usage: dotnet run --project benchmarks/KernelBench -c Release -- [--threads 1,2] [--inputs 1]
+using System.Diagnostics;
+using MimoSharp.Tensors;
+
+int[] threadCounts = [1, 2];
+int inputs = 1;
+for (int i = 0; i + 1 < args.Length; i += 2)
+{
+    if (args[i] == "--threads") threadCounts = args[i + 1].Split(',').Select(int.Parse).ToArray();
+    else if (args[i] == "--inputs") inputs = int.Parse(args[i + 1]);
+    else throw new ArgumentException($"unknown option {args[i]}");
+}
+
+// An expert's gate (fits L2), and a stack of 256 such matrices (64 MB of Q8_0: streamed from DRAM), as in decoding.
+(string Name, int Rows, int Cols, int Copies)[] shapes = [("768x256 (in L2)", 256, 768, 1), ("768x256 x 256 (DRAM)", 256, 768, 256)];
+var random = new Random(1);
+Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product");
+Console.WriteLine("format  shape                     threads   us/product   GB/s");
+foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_K })
+    foreach (var (name, rows, cols, copies) in shapes)
+    {
+        var matrices = new WeightMatrix[copies];
+        unsafe
+        {
+            for (int c = 0; c < copies; c++)
+            {
+                var data = GC.AllocateUninitializedArray<float>(rows * cols, pinned: true);
+                for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
+                fixed (float* p = data) matrices[c] = WeightMatrix.FromPinned("w", p, rows, cols).Quantize(format);
+            }
+        }
+        var x = Enumerable.Range(0, inputs * cols).Select(_ => (float)random.NextDouble()).ToArray();
+        var y = new float[inputs * rows];
+        foreach (int threads in threadCounts)
+        {
+            MatMul.MaxThreads = threads;
+            int reps = Math.Max(copies, 2000);
+            // Long enough for the JIT's tiering to reach the optimised kernels.
+            for (var warm = Stopwatch.StartNew(); warm.Elapsed.TotalSeconds < 1;)
+                for (int r = 0; r < copies; r++) MatMul.Compute(matrices[r], x, inputs, y);
+            double best = double.MaxValue;
+            for (int trial = 0; trial < 5; trial++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int r = 0; r < reps; r++) MatMul.Compute(matrices[r % copies], x, inputs, y);
+                best = Math.Min(best, clock.Elapsed.TotalSeconds / reps);
+            }
+            Console.WriteLine($"{format,-7} {name,-25} {threads,7} {best * 1e6,12:F2} {matrices[0].StoredBytes / best / 1e9,6:F1}");
+        }
+    }
