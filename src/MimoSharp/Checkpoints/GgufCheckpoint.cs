@@ -174,6 +174,7 @@ public static unsafe class GgufCheckpoint
                 Data = t.Data + byteOffset,
                 ByteLength = byteLength,
                 BlockFormat = blocks,
+                Mapped = true,
             }))
                 throw new CheckpointException($"{f.Path}: tensor {t.Name} gives {hub}, which another tensor already gave");
         }

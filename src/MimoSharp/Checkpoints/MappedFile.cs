@@ -42,6 +42,23 @@ internal sealed unsafe class MappedFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Drops this process's pages of a range of a read-only mapping (they stay in the page cache and fault back in if
+    /// read again): weights repacked into memory of our own would otherwise count twice in the resident set.
+    /// </summary>
+    public static void Release(byte* start, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0) return;
+        long page = Environment.SystemPageSize;
+        long first = (long)start / page * page, end = ((long)start + length + page - 1) / page * page;
+        _ = Madvise((nint)first, (nuint)(end - first), MadvDontNeed); // advice only: a failure leaves the pages mapped
+    }
+
+    private const int MadvDontNeed = 4;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(nint address, nuint length, int advice);
+
     public void Dispose()
     {
         if (Pointer != null)

@@ -139,6 +139,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             File = path,
             Data = data + begin,
             ByteLength = end - begin,
+            Mapped = true,
         };
     }
 

@@ -13,6 +13,9 @@ public sealed unsafe class TensorInfo
 
     public long ByteLength { get; init; }
 
+    /// <summary>Whether <see cref="Data"/> lies in a read-only file mapping, whose pages may be dropped and read again.</summary>
+    internal bool Mapped { get; init; }
+
     /// <summary>Set for a matrix stored in a ggml block format (from a GGUF file): the bytes are its rows of blocks.</summary>
     internal Tensors.WeightFormat? BlockFormat { get; init; }
 

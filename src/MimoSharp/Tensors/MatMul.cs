@@ -34,11 +34,26 @@ public static class MatMul
                 QuantizedCompute<Q4KActivations>(w, x, n, y);
                 return;
         }
-        fixed (float* px = x)
-        fixed (float* py = y)
+        float[]? arranged = null;
+        if (w.Format == WeightFormat.BF16)
         {
-            nint xa = (nint)px, ya = (nint)py;
-            Split(w, n, (r0, r1) => RowRange(w, xa, ya, n, r0, r1));
+            // Inputs rearranged once; each weight row is then read once for all n inputs.
+            arranged = ArrayPool<float>.Shared.Rent(n * w.Cols);
+            for (int t = 0; t < n; t++) VectorMath.InterleaveForBf16(x.Slice(t * w.Cols, w.Cols), arranged.AsSpan(t * w.Cols, w.Cols));
+            x = arranged.AsSpan(0, n * w.Cols);
+        }
+        try
+        {
+            fixed (float* px = x)
+            fixed (float* py = y)
+            {
+                nint xa = (nint)px, ya = (nint)py;
+                Split(w, n, (r0, r1) => RowRange(w, xa, ya, n, r0, r1));
+            }
+        }
+        finally
+        {
+            if (arranged is not null) ArrayPool<float>.Shared.Return(arranged);
         }
     }
 
@@ -155,21 +170,12 @@ public static class MatMul
         float* y = (float*)ya;
         if (w.Format == WeightFormat.BF16)
         {
-            // Inputs rearranged once; each weight row is then read once for all n inputs.
-            float[] arranged = ArrayPool<float>.Shared.Rent(n * cols);
-            try
+            // x is already rearranged for DotBf16 (once per product, in Compute).
+            for (int r = r0; r < r1; r++)
             {
-                for (int t = 0; t < n; t++) VectorMath.InterleaveForBf16(x.Slice(t * cols, cols), arranged.AsSpan(t * cols, cols));
-                for (int r = r0; r < r1; r++)
-                {
-                    var row = w.Bf16Row(r);
-                    for (int t = 0; t < n; t++)
-                        y[(long)t * rows + r] = VectorMath.DotBf16(row, arranged.AsSpan(t * cols, cols));
-                }
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(arranged);
+                var row = w.Bf16Row(r);
+                for (int t = 0; t < n; t++)
+                    y[(long)t * rows + r] = VectorMath.DotBf16(row, x.Slice(t * cols, cols));
             }
             return;
         }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -46,6 +47,7 @@ public static unsafe class Q8_0Panel
     private static int QuantOffset(int lane, int i) => ScaleBytes + i / GroupValues * GroupBytes + lane * GroupValues + i % GroupValues;
 
     /// <summary>Writes row <paramref name="r"/> (ggml Q8_0 blocks) into its panel; rows never written stay zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRow(ReadOnlySpan<byte> row, int r, Span<byte> packed, int blocks)
     {
         var panel = packed.Slice(checked((r / Rows) * blocks * BlockBytes), blocks * BlockBytes);
@@ -56,7 +58,9 @@ public static unsafe class Q8_0Panel
             var dst = panel.Slice(b * BlockBytes, BlockBytes);
             dst[lane * 2] = src[0];
             dst[lane * 2 + 1] = src[1];
-            for (int i = 0; i < BlockValues; i++) dst[QuantOffset(lane, i)] = src[2 + i];
+            // Four quants at a time: a group's 4 columns of one row are adjacent in both layouts.
+            for (int g = 0; g < BlockValues / GroupValues; g++)
+                MemoryMarshal.Write(dst[(ScaleBytes + g * GroupBytes + lane * GroupValues)..], MemoryMarshal.Read<int>(src[(2 + g * GroupValues)..]));
         }
     }
 

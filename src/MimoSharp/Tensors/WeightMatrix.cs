@@ -18,6 +18,9 @@ public sealed unsafe class WeightMatrix
 
     private readonly byte[]? _owned; // quantised copies live in pinned managed memory
 
+    /// <summary>Whether the data is a read-only file mapping (from a checkpoint), whose pages can be dropped and re-read.</summary>
+    private readonly bool _mapped;
+
     public string Name { get; }
     public int Rows { get; }
     public int Cols { get; }
@@ -32,7 +35,7 @@ public sealed unsafe class WeightMatrix
     public long StoredBytes { get; }
 
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
-        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, byte[]? owned = null)
+        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, byte[]? owned = null, bool mapped = false)
     {
         Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales;
         _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
@@ -44,6 +47,7 @@ public sealed unsafe class WeightMatrix
             _ => WeightFormat.Fp8Block,
         };
         _owned = owned;
+        _mapped = mapped;
     }
 
     /// <summary>A copy of this matrix quantised to <paramref name="format"/> (ggml block layout), made row by row.</summary>
@@ -53,7 +57,15 @@ public sealed unsafe class WeightMatrix
         if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
             throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 and q4_k are supported at load");
         if (format == WeightFormat.Q8_0)
-            return PackQ8_0(Name, Rows, Cols, DType, (row, r) => Q8_0.QuantizeRow(Row(r, row.Scratch), row.Blocks));
+        {
+            var packed = PackQ8_0(Name, Rows, Cols, DType, (scratch, r) =>
+            {
+                Q8_0.QuantizeRow(Row(r, scratch.Floats), scratch.Blocks);
+                return scratch.Blocks;
+            });
+            ReleaseMappedPages();
+            return packed;
+        }
         int rowBytes = Q4_K.RowBytes(Cols);
         var owned = GC.AllocateUninitializedArray<byte>(checked(rowBytes * Rows), pinned: true);
         ComputePool.For(Math.Min(Rows, 64), chunk =>
@@ -63,30 +75,43 @@ public sealed unsafe class WeightMatrix
             for (int r = chunk * per; r < Math.Min(Rows, (chunk + 1) * per); r++)
                 Q4_K.QuantizeRow(Row(r, scratch), owned.AsSpan(r * rowBytes, rowBytes));
         });
+        ReleaseMappedPages();
         fixed (byte* p = owned)
             return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, format, owned);
     }
 
-    /// <summary>Scratch for producing one ggml Q8_0 row: the row's blocks and a float row to decode into.</summary>
-    private readonly record struct Q8RowScratch(byte[] Blocks, float[] Scratch);
+    /// <summary>After a copy was made at load, the stored weights are not read again: drop their pages from the resident set.</summary>
+    private void ReleaseMappedPages()
+    {
+        if (!_mapped) return;
+        long dataBytes = _scales == null ? StoredBytes : (long)Rows * Cols; // FP8: one byte a value, then the scales
+        MappedFile.Release(_data, dataBytes);
+        if (_scales != null) MappedFile.Release((byte*)_scales, StoredBytes - dataBytes);
+    }
+
+    /// <summary>Scratch for producing one ggml Q8_0 row: a float row to decode into and the row's blocks.</summary>
+    private sealed class Q8RowScratch(int cols)
+    {
+        public float[] Floats { get; } = new float[cols];
+        public byte[] Blocks { get; } = new byte[Q8_0.RowBytes(cols)];
+    }
+
+    private delegate ReadOnlySpan<byte> Q8RowSource(Q8RowScratch scratch, int r);
 
     /// <summary>
-    /// Builds a Q8_0 matrix in <see cref="Q8_0Panel"/> layout from rows produced one at a time in ggml's block layout,
-    /// a panel of 16 rows per job so threads never share a panel.
+    /// Builds a Q8_0 matrix in <see cref="Q8_0Panel"/> layout from rows given one at a time in ggml's block layout,
+    /// a run of whole panels per job so threads never share a panel.
     /// </summary>
-    private static WeightMatrix PackQ8_0(string name, int rows, int cols, DType dtype, Action<Q8RowScratch, int> makeRow)
+    private static WeightMatrix PackQ8_0(string name, int rows, int cols, DType dtype, Q8RowSource rowAt)
     {
         int blocks = Q8_0Panel.Blocks(cols), panels = Q8_0Panel.Panels(rows);
         var owned = GC.AllocateArray<byte>(checked((int)Q8_0Panel.Bytes(rows, cols)), pinned: true);
-        ComputePool.For(Math.Min(panels, 64), chunk =>
+        int jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
+        ComputePool.For(jobs, job =>
         {
-            var row = new Q8RowScratch(new byte[Q8_0.RowBytes(cols)], new float[cols]);
-            int per = (panels + 63) / 64;
-            for (int r = chunk * per * Q8_0Panel.Rows; r < Math.Min(rows, (chunk + 1) * per * Q8_0Panel.Rows); r++)
-            {
-                makeRow(row, r);
-                Q8_0Panel.PackRow(row.Blocks, r, owned, blocks);
-            }
+            var scratch = new Q8RowScratch(cols);
+            for (int r = job * per * Q8_0Panel.Rows; r < Math.Min(rows, (job + 1) * per * Q8_0Panel.Rows); r++)
+                Q8_0Panel.PackRow(rowAt(scratch, r), r, owned, blocks);
         });
         fixed (byte* p = owned)
             return new WeightMatrix(name, rows, cols, dtype, p, null, 0, 0, 0, owned.LongLength, WeightFormat.Q8_0, owned);
@@ -116,10 +141,11 @@ public sealed unsafe class WeightMatrix
         if (format == WeightFormat.Q8_0)
         {
             byte* stored = weight.Data;
-            return PackQ8_0(weight.Name, rows, cols, weight.DType,
-                (row, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes).CopyTo(row.Blocks));
+            var packed = PackQ8_0(weight.Name, rows, cols, weight.DType, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
+            if (weight.Mapped) MappedFile.Release(stored, weight.ByteLength);
+            return packed;
         }
-        return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format);
+        return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
     }
 
     /// <summary>Row r of a Q8_0 matrix in ggml's block layout (copied out of its panel).</summary>
@@ -147,7 +173,7 @@ public sealed unsafe class WeightMatrix
             case DType.F32:
             case DType.F16:
             case DType.BF16:
-                return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength);
+                return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, mapped: weight.Mapped);
             case DType.F8_E4M3:
                 if (scaleInv is null)
                     throw new CheckpointException(
@@ -163,7 +189,7 @@ public sealed unsafe class WeightMatrix
                 if (scaleInv.DType != DType.F32)
                     throw new CheckpointException($"{scaleInv.File}: tensor {scaleInv.Name} has dtype {scaleInv.DType}, expected F32");
                 return new WeightMatrix(weight.Name, rows, cols, DType.F8_E4M3, weight.Data, (float*)scaleInv.Data, br, bc, (int)sc,
-                    weight.ByteLength + scaleInv.ByteLength);
+                    weight.ByteLength + scaleInv.ByteLength, mapped: weight.Mapped && scaleInv.Mapped);
             default:
                 throw new CheckpointException(
                     $"{weight.File}: tensor {weight.Name} has dtype {weight.DType}, expected F32, F16, BF16 or F8_E4M3");
