@@ -258,14 +258,9 @@ public static class GgufExport
             MemoryMarshal.AsBytes(m.Bf16Row(r)).CopyTo(dst);
             return;
         }
-        if (type == GgmlType.Q8_0 && m.Format == WeightFormat.Q8_0)
+        if ((type, m.Format) is (GgmlType.Q8_0, WeightFormat.Q8_0) or (GgmlType.Q4_K, WeightFormat.Q4_K))
         {
-            m.CopyQ8Row(r, dst);
-            return;
-        }
-        if (type == GgmlType.Q4_K && m.Format == WeightFormat.Q4_K)
-        {
-            m.Q4KRow(r).CopyTo(dst);
+            m.CopyBlockRow(r, dst);
             return;
         }
         var row = m.Row(r, scratch);

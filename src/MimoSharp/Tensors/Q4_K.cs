@@ -15,7 +15,8 @@ namespace MimoSharp.Tensors;
 /// value = d·scale_j·q − dmin·min_j for sub-block j. Weights are quantised with ggml's reference
 /// (quantize_row_q4_K_ref: weighted least-squares scale and min per sub-block, then 6-bit codes).
 /// Activations are quantised per row to ggml's Q8_K (float d, 256 signed bytes, 16 sums of 16), as
-/// llama.cpp does, so a super-block's dot product is an exact integer sum scaled by d_x·d and d_x·dmin.
+/// llama.cpp does, so a super-block's dot product is an exact integer sum scaled by d_x·d and d_x·dmin; the kernel
+/// that computes it reads the weights repacked as <see cref="Q4_KPanel"/>.
 /// A row whose length is not a multiple of 256 is zero-padded to whole super-blocks in memory (ggml
 /// itself needs whole blocks; the GGUF writer falls back to another type for such rows).
 /// </summary>
@@ -47,6 +48,27 @@ public static class Q4_K
         {
             scale = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4);
             min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+        }
+    }
+
+    /// <summary>Packs 8 six-bit scale codes and 8 min codes into ggml's 12 bytes (the inverse of <see cref="ScaleMin"/>).</summary>
+    public static void PackScaleMin(ReadOnlySpan<byte> scales, ReadOnlySpan<byte> mins, Span<byte> packed)
+    {
+        packed[..12].Clear();
+        for (int j = 0; j < SubBlocks; j++)
+        {
+            int ls = scales[j], lm = mins[j];
+            if (j < 4)
+            {
+                packed[j] = (byte)ls;
+                packed[j + 4] = (byte)lm;
+            }
+            else
+            {
+                packed[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
+                packed[j - 4] |= (byte)((ls >> 4) << 6);
+                packed[j] |= (byte)((lm >> 4) << 6);
+            }
         }
     }
 
@@ -86,24 +108,14 @@ public static class Q4_K
 
         float invScale = maxScale > 0 ? 63f / maxScale : 0f;
         float invMin = maxMin > 0 ? 63f / maxMin : 0f;
-        var packed = block.Slice(4, 12);
-        packed.Clear();
+        Span<byte> scaleCodes = stackalloc byte[SubBlocks], minCodes = stackalloc byte[SubBlocks];
         for (int j = 0; j < SubBlocks; j++)
         {
-            int ls = Math.Min(63, Nearest(invScale * scales[j]));
-            int lm = Math.Min(63, Nearest(invMin * mins[j]));
-            if (j < 4)
-            {
-                packed[j] = (byte)ls;
-                packed[j + 4] = (byte)lm;
-            }
-            else
-            {
-                packed[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
-                packed[j - 4] |= (byte)((ls >> 4) << 6);
-                packed[j] |= (byte)((lm >> 4) << 6);
-            }
+            scaleCodes[j] = (byte)Math.Min(63, Nearest(invScale * scales[j]));
+            minCodes[j] = (byte)Math.Min(63, Nearest(invMin * mins[j]));
         }
+        var packed = block.Slice(4, 12);
+        PackScaleMin(scaleCodes, minCodes, packed);
         Half d = (Half)(maxScale / 63f), dmin = (Half)(maxMin / 63f);
         MemoryMarshal.Write(block, in d);
         MemoryMarshal.Write(block[2..], in dmin);
@@ -272,71 +284,5 @@ public static class Q4_K
             float d = 1 / iscale;
             MemoryMarshal.Write(block, in d);
         }
-    }
-
-    /// <summary>
-    /// Σ over super-blocks of d_x·d·Σ_j scale_j·(q_w·q_x)_j − d_x·dmin·Σ_j min_j·Σq_x,j. The integer parts are
-    /// exact, and the float steps run in one order on every path, so a row pair always gives the same bits.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<byte> x, int blocks)
-    {
-        ref byte pw = ref MemoryMarshal.GetReference(w);
-        ref byte px = ref MemoryMarshal.GetReference(x);
-        Span<int> sc = stackalloc int[SubBlocks];
-        Span<int> mn = stackalloc int[SubBlocks];
-        float sum = 0f;
-        bool avx2 = Avx2.IsSupported;
-        var mask = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++)
-        {
-            int ow = b * BlockBytes, ox = b * ActivationBlockBytes;
-            var packed = MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref pw, ow + 4), 12);
-            for (int j = 0; j < SubBlocks; j++) ScaleMin(j, packed, out sc[j], out mn[j]);
-
-            int mins = 0;
-            var bsums = MemoryMarshal.Cast<byte, short>(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref px, ox + 4 + BlockValues), 32));
-            for (int j = 0; j < SubBlocks; j++)
-                mins += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-
-            int dots;
-            if (avx2)
-            {
-                var acc = Vector256<int>.Zero;
-                for (int g = 0; g < 4; g++)
-                {
-                    var q4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref pw, ow + 16 + 32 * g));
-                    var lo = q4 & mask;
-                    var hi = Avx2.ShiftRightLogical(q4.AsUInt16(), 4).AsByte() & mask;
-                    var x0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref px, ox + 4 + 64 * g)).AsSByte();
-                    var x1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref px, ox + 4 + 64 * g + 32)).AsSByte();
-                    // u4 × s8 pairs fit int16 (2·15·127); the scale multiplies in the int16 → int32 step.
-                    var p0 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, x0), Vector256.Create((short)sc[2 * g]));
-                    var p1 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, x1), Vector256.Create((short)sc[2 * g + 1]));
-                    acc = Avx2.Add(acc, Avx2.Add(p0, p1));
-                }
-                dots = Vector256.Sum(acc);
-            }
-            else
-            {
-                dots = 0;
-                for (int g = 0; g < 4; g++)
-                {
-                    int s0 = 0, s1 = 0;
-                    for (int l = 0; l < 32; l++)
-                    {
-                        int q = Unsafe.Add(ref pw, ow + 16 + 32 * g + l);
-                        s0 += (q & 0xF) * (sbyte)Unsafe.Add(ref px, ox + 4 + 64 * g + l);
-                        s1 += (q >> 4) * (sbyte)Unsafe.Add(ref px, ox + 4 + 64 * g + 32 + l);
-                    }
-                    dots += sc[2 * g] * s0 + sc[2 * g + 1] * s1;
-                }
-            }
-            float dx = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref px, ox));
-            float d = (float)Unsafe.ReadUnaligned<Half>(ref Unsafe.Add(ref pw, ow)) * dx;
-            float dmin = (float)Unsafe.ReadUnaligned<Half>(ref Unsafe.Add(ref pw, ow + 2)) * dx;
-            sum += d * dots - dmin * mins;
-        }
-        return sum;
     }
 }

@@ -79,16 +79,18 @@ public static unsafe class Q8_0Panel
         }
     }
 
-    /// <summary>Bytes one quantised input row takes in <see cref="QuantizeActivations"/>: 32 int8 per block.</summary>
-    public static int ActivationBytes(int cols) => Blocks(cols) * BlockValues;
+    /// <summary>Bytes one quantised input row takes (<see cref="QuantizeActivations"/>): 32 int8 per block, then a float per block.</summary>
+    public static int ActivationBytes(int cols) => Blocks(cols) * (BlockValues + sizeof(float));
 
     /// <summary>
     /// Quantises an input row as ggml quantises the activation side of a q8_0 product (<see cref="Q8_0.QuantizeBlock"/>),
     /// each block's scale (the f16-rounded d_x) times 2^112; a ragged last block is zero-padded.
     /// </summary>
-    public static void QuantizeActivations(ReadOnlySpan<float> x, Span<sbyte> q, Span<float> scales)
+    public static void QuantizeActivations(ReadOnlySpan<float> x, Span<byte> quantised)
     {
         int blocks = Blocks(x.Length);
+        var q = MemoryMarshal.Cast<byte, sbyte>(quantised[..(blocks * BlockValues)]);
+        var scales = MemoryMarshal.Cast<byte, float>(quantised.Slice(blocks * BlockValues, blocks * sizeof(float)));
         for (int b = 0; b < blocks; b++)
         {
             int start = b * BlockValues;
@@ -99,38 +101,42 @@ public static unsafe class Q8_0Panel
 
     /// <summary>
     /// y[t·16 + i] = row i of the panel · input t, for <paramref name="n"/> inputs of <paramref name="blocks"/> blocks
-    /// (x: <see cref="ActivationBytes"/> per input, scales: one float per block per input).
+    /// quantised by <see cref="QuantizeActivations"/>, <see cref="ActivationBytes"/> apart.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(byte* panel, int blocks, sbyte* x, float* scales, int n, float* y)
+    public static void Multiply(byte* panel, int blocks, byte* x, int n, float* y)
     {
-        int xStride = blocks * BlockValues;
+        int stride = blocks * (BlockValues + sizeof(float)), scaleOffset = blocks * BlockValues;
         if (Avx512Enabled)
         {
             int t = 0;
             for (; t + 4 <= n; t += 4)
-                Avx512Panel4(panel, blocks, x + (long)t * xStride, xStride, scales + (long)t * blocks, blocks, y + t * Rows);
+                Avx512Panel4(panel, blocks, x + (long)t * stride, stride, y + t * Rows);
             for (; t < n; t++)
-                Avx512Panel1(panel, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
+                Avx512Panel1(panel, blocks, (sbyte*)(x + (long)t * stride), (float*)(x + (long)t * stride + scaleOffset), y + t * Rows);
             return;
         }
         for (int t = 0; t < n; t++)
         {
+            var xq = (sbyte*)(x + (long)t * stride);
+            var scales = (float*)(x + (long)t * stride + scaleOffset);
             if (Avx2.IsSupported && Fma.IsSupported)
             {
-                Avx2Half(panel, 0, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
-                Avx2Half(panel, 8, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows + 8);
+                Avx2Half(panel, 0, blocks, xq, scales, y + t * Rows);
+                Avx2Half(panel, 8, blocks, xq, scales, y + t * Rows + 8);
             }
             else
             {
-                Portable(panel, blocks, x + (long)t * xStride, scales + (long)t * blocks, y + t * Rows);
+                Portable(panel, blocks, x + (long)t * stride, y + t * Rows);
             }
         }
     }
 
     /// <summary>The canonical definition every SIMD path reproduces bit for bit (also the fallback without AVX2).</summary>
-    internal static void Portable(byte* panel, int blocks, sbyte* x, float* scales, float* y)
+    internal static void Portable(byte* panel, int blocks, byte* quantised, float* y)
     {
+        var x = (sbyte*)quantised;
+        var scales = (float*)(quantised + blocks * BlockValues);
         for (int lane = 0; lane < Rows; lane++)
         {
             float acc = 0;
@@ -190,10 +196,10 @@ public static unsafe class Q8_0Panel
 
     /// <summary>One panel against four inputs: each group's |w| and sign mask are formed once and used four times.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Avx512Panel4(byte* panel, int blocks, sbyte* x, int xStride, float* scales, int scaleStride, float* y)
+    private static void Avx512Panel4(byte* panel, int blocks, byte* x, int stride, float* y)
     {
-        sbyte* x0 = x, x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride;
-        float* s0 = scales, s1 = scales + scaleStride, s2 = scales + 2 * scaleStride, s3 = scales + 3 * scaleStride;
+        sbyte* x0 = (sbyte*)x, x1 = x0 + stride, x2 = x0 + 2 * stride, x3 = x0 + 3 * stride;
+        float* s0 = (float*)(x + blocks * BlockValues), s1 = (float*)((byte*)s0 + stride), s2 = (float*)((byte*)s0 + 2 * stride), s3 = (float*)((byte*)s0 + 3 * stride);
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < blocks; b++, panel += BlockBytes)
         {

@@ -50,34 +50,21 @@ public sealed unsafe class WeightMatrix
         _mapped = mapped;
     }
 
-    /// <summary>A copy of this matrix quantised to <paramref name="format"/> (ggml block layout), made row by row.</summary>
+    /// <summary>A copy of this matrix quantised to <paramref name="format"/> (ggml's quantiser), kept in panel layout.</summary>
     public WeightMatrix Quantize(WeightFormat format)
     {
         if (format == Format) return this;
         if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
             throw new ArgumentException($"cannot quantise {Name} to {format}: only q8_0 and q4_k are supported at load");
-        if (format == WeightFormat.Q8_0)
+        var packed = Pack(Name, Rows, Cols, DType, format, (scratch, r) =>
         {
-            var packed = PackQ8_0(Name, Rows, Cols, DType, (scratch, r) =>
-            {
-                Q8_0.QuantizeRow(Row(r, scratch.Floats), scratch.Blocks);
-                return scratch.Blocks;
-            });
-            ReleaseMappedPages();
-            return packed;
-        }
-        int rowBytes = Q4_K.RowBytes(Cols);
-        var owned = GC.AllocateUninitializedArray<byte>(checked(rowBytes * Rows), pinned: true);
-        ComputePool.For(Math.Min(Rows, 64), chunk =>
-        {
-            var scratch = new float[Cols];
-            int per = (Rows + 63) / 64;
-            for (int r = chunk * per; r < Math.Min(Rows, (chunk + 1) * per); r++)
-                Q4_K.QuantizeRow(Row(r, scratch), owned.AsSpan(r * rowBytes, rowBytes));
+            var row = Row(r, scratch.Floats);
+            if (format == WeightFormat.Q8_0) Q8_0.QuantizeRow(row, scratch.Blocks);
+            else Q4_K.QuantizeRow(row, scratch.Blocks);
+            return scratch.Blocks;
         });
         ReleaseMappedPages();
-        fixed (byte* p = owned)
-            return new WeightMatrix(Name, Rows, Cols, DType, p, null, 0, 0, 0, owned.LongLength, format, owned);
+        return packed;
     }
 
     /// <summary>After a copy was made at load, the stored weights are not read again: drop their pages from the resident set.</summary>
@@ -89,44 +76,42 @@ public sealed unsafe class WeightMatrix
         if (_scales != null) MappedFile.Release((byte*)_scales, StoredBytes - dataBytes);
     }
 
-    /// <summary>Scratch for producing one ggml Q8_0 row: a float row to decode into and the row's blocks.</summary>
-    private sealed class Q8RowScratch(int cols)
+    /// <summary>ggml's bytes per row of a block format.</summary>
+    private static int BlockRowBytes(WeightFormat format, int cols) => format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+
+    /// <summary>Scratch for producing one ggml row: a float row to decode into and the row's blocks.</summary>
+    private sealed class RowScratch(int cols, WeightFormat format)
     {
         public float[] Floats { get; } = new float[cols];
-        public byte[] Blocks { get; } = new byte[Q8_0.RowBytes(cols)];
+        public byte[] Blocks { get; } = new byte[BlockRowBytes(format, cols)];
     }
 
-    private delegate ReadOnlySpan<byte> Q8RowSource(Q8RowScratch scratch, int r);
+    private delegate ReadOnlySpan<byte> BlockRowSource(RowScratch scratch, int r);
 
     /// <summary>
-    /// Builds a Q8_0 matrix in <see cref="Q8_0Panel"/> layout from rows given one at a time in ggml's block layout,
-    /// a run of whole panels per job so threads never share a panel.
+    /// Builds a Q8_0 or Q4_K matrix in panel layout (<see cref="Q8_0Panel"/>, <see cref="Q4_KPanel"/>) from rows given
+    /// one at a time in ggml's block layout, a run of whole panels per job so threads never share a panel.
     /// </summary>
-    private static WeightMatrix PackQ8_0(string name, int rows, int cols, DType dtype, Q8RowSource rowAt)
+    private static WeightMatrix Pack(string name, int rows, int cols, DType dtype, WeightFormat format, BlockRowSource rowAt)
     {
-        int blocks = Q8_0Panel.Blocks(cols), panels = Q8_0Panel.Panels(rows);
-        var owned = GC.AllocateArray<byte>(checked((int)Q8_0Panel.Bytes(rows, cols)), pinned: true);
+        bool q8 = format == WeightFormat.Q8_0;
+        int blocks = q8 ? Q8_0Panel.Blocks(cols) : Q4_K.Blocks(cols), panels = Q8_0Panel.Panels(rows);
+        var owned = GC.AllocateArray<byte>(checked((int)(q8 ? Q8_0Panel.Bytes(rows, cols) : Q4_KPanel.Bytes(rows, cols))), pinned: true);
         int jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
         ComputePool.For(jobs, job =>
         {
-            var scratch = new Q8RowScratch(cols);
+            var scratch = new RowScratch(cols, format);
             for (int r = job * per * Q8_0Panel.Rows; r < Math.Min(rows, (job + 1) * per * Q8_0Panel.Rows); r++)
-                Q8_0Panel.PackRow(rowAt(scratch, r), r, owned, blocks);
+            {
+                if (q8) Q8_0Panel.PackRow(rowAt(scratch, r), r, owned, blocks);
+                else Q4_KPanel.PackRow(rowAt(scratch, r), r, owned, blocks);
+            }
         });
         fixed (byte* p = owned)
-            return new WeightMatrix(name, rows, cols, dtype, p, null, 0, 0, 0, owned.LongLength, WeightFormat.Q8_0, owned);
+            return new WeightMatrix(name, rows, cols, dtype, p, null, 0, 0, 0, owned.LongLength, format, owned);
     }
 
-    /// <summary>Row r of a Q4_K matrix, as super-blocks.</summary>
-    public ReadOnlySpan<byte> Q4KRow(int r)
-    {
-        if (Format != WeightFormat.Q4_K) throw new InvalidOperationException($"{Name} is {Format}, not Q4_K");
-        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
-        int rowBytes = Q4_K.RowBytes(Cols);
-        return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
-    }
-
-    /// <summary>Wraps weights already stored in a ggml block format (Q8_0 or Q4_K rows, e.g. from a GGUF file).</summary>
+    /// <summary>Wraps weights stored in a ggml block format (Q8_0 or Q4_K rows, e.g. from a GGUF file), repacked into panels.</summary>
     internal static WeightMatrix FromBlocks(TensorInfo weight, WeightFormat format)
     {
         if (weight.Shape.Length != 2)
@@ -134,29 +119,28 @@ public sealed unsafe class WeightMatrix
         int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
         if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} is {format}, which has no block kernel");
-        int rowBytes = format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+        int rowBytes = BlockRowBytes(format, cols);
         long expected = (long)rowBytes * rows;
         if (weight.ByteLength != expected)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
-        if (format == WeightFormat.Q8_0)
-        {
-            byte* stored = weight.Data;
-            var packed = PackQ8_0(weight.Name, rows, cols, weight.DType, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
-            if (weight.Mapped) MappedFile.Release(stored, weight.ByteLength);
-            return packed;
-        }
-        return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
+        byte* stored = weight.Data;
+        var packed = Pack(weight.Name, rows, cols, weight.DType, format, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
+        if (weight.Mapped) MappedFile.Release(stored, weight.ByteLength);
+        return packed;
     }
 
-    /// <summary>Row r of a Q8_0 matrix in ggml's block layout (copied out of its panel).</summary>
-    public void CopyQ8Row(int r, Span<byte> blocks)
+    /// <summary>Row r of a Q8_0 or Q4_K matrix in ggml's block layout (copied out of its panel).</summary>
+    public void CopyBlockRow(int r, Span<byte> blocks)
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
-        Q8_0Panel.UnpackRow(new ReadOnlySpan<byte>(Q8Panels, checked((int)StoredBytes)), r, Q8_0Panel.Blocks(Cols), blocks);
+        var all = new ReadOnlySpan<byte>(Panels, checked((int)StoredBytes));
+        if (Format == WeightFormat.Q8_0) Q8_0Panel.UnpackRow(all, r, Q8_0Panel.Blocks(Cols), blocks);
+        else Q4_KPanel.UnpackRow(all, r, Q4_K.Blocks(Cols), blocks);
     }
 
-    /// <summary>The <see cref="Q8_0Panel"/> layout of a Q8_0 matrix (read by the kernel).</summary>
-    internal byte* Q8Panels => Format == WeightFormat.Q8_0 ? _data : throw new InvalidOperationException($"{Name} is {Format}, not Q8_0");
+    /// <summary>The panel layout of a Q8_0 or Q4_K matrix (read by the kernels).</summary>
+    internal byte* Panels => Format is WeightFormat.Q8_0 or WeightFormat.Q4_K ? _data
+        : throw new InvalidOperationException($"{Name} is {Format}, not a block format");
 
     /// <summary>
     /// Wraps a stored tensor. The format follows the tensor's stored dtype, never its name:
@@ -217,12 +201,11 @@ public sealed unsafe class WeightMatrix
             case WeightFormat.F32:
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
             case WeightFormat.Q8_0:
-                var blocks = new byte[Q8_0.RowBytes(Cols)];
-                CopyQ8Row(r, blocks);
-                Q8_0.DequantizeRow(blocks, scratch[..Cols]);
-                return scratch[..Cols];
             case WeightFormat.Q4_K:
-                Q4_K.DequantizeRow(Q4KRow(r), scratch[..Cols]);
+                var blocks = new byte[BlockRowBytes(Format, Cols)];
+                CopyBlockRow(r, blocks);
+                if (Format == WeightFormat.Q8_0) Q8_0.DequantizeRow(blocks, scratch[..Cols]);
+                else Q4_K.DequantizeRow(blocks, scratch[..Cols]);
                 return scratch[..Cols];
             case WeightFormat.BF16:
                 DecodeBf16(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch);

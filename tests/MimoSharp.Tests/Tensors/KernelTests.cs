@@ -34,57 +34,76 @@ public sealed class KernelTests
     }
 
     [Theory]
-    [InlineData(37, 32)]
-    [InlineData(16, 45)]
-    [InlineData(50, 96)]
-    [InlineData(33, 2048)]
-    public unsafe void Q8_0PanelPathsAreBitIdenticalToTheCanonicalSum(int rows, int cols)
+    [InlineData(WeightFormat.Q8_0, 37, 32)]
+    [InlineData(WeightFormat.Q8_0, 16, 45)]
+    [InlineData(WeightFormat.Q8_0, 50, 96)]
+    [InlineData(WeightFormat.Q8_0, 33, 2048)]
+    [InlineData(WeightFormat.Q4_K, 37, 256)]
+    [InlineData(WeightFormat.Q4_K, 16, 300)]
+    [InlineData(WeightFormat.Q4_K, 33, 1024)]
+    public unsafe void PanelPathsAreBitIdenticalToTheCanonicalSum(WeightFormat format, int rows, int cols)
     {
         var random = new Random(rows * cols);
         float[] Values(int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
         var weights = Values(rows * cols);
         const int n = 11;
         var x = Values(n * cols);
+        bool q8 = format == WeightFormat.Q8_0;
+        int blocks = q8 ? Q8_0Panel.Blocks(cols) : Q4_K.Blocks(cols);
+        int xBytes = q8 ? Q8_0Panel.ActivationBytes(cols) : Q4_K.ActivationRowBytes(cols);
+        long panelBytes = (long)blocks * (q8 ? Q8_0Panel.BlockBytes : Q4_KPanel.BlockBytes);
         fixed (float* pw = weights)
         {
-            var w = WeightMatrix.FromPinned("w", pw, rows, cols).Quantize(WeightFormat.Q8_0);
-            int blocks = Q8_0Panel.Blocks(cols), xBytes = Q8_0Panel.ActivationBytes(cols);
-            var xq = new sbyte[n * xBytes];
-            var xs = new float[n * blocks];
+            var w = WeightMatrix.FromPinned("w", pw, rows, cols).Quantize(format);
+            var xq = new byte[n * xBytes];
             for (int t = 0; t < n; t++)
-                Q8_0Panel.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xBytes, xBytes), xs.AsSpan(t * blocks, blocks));
+            {
+                if (q8) Q8_0Panel.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+                else Q4_K.QuantizeActivations(x.AsSpan(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+            }
             var expected = new float[n * rows];
-            var lanes = new float[Q8_0Panel.Rows];
-            fixed (sbyte* pq = xq)
-            fixed (float* ps = xs, pl = lanes)
-                for (int p = 0; p < Q8_0Panel.Panels(rows); p++)
+            var lanes = new float[16];
+            fixed (byte* pq = xq)
+            fixed (float* pl = lanes)
+                for (int p = 0; p < (rows + 15) / 16; p++)
                     for (int t = 0; t < n; t++)
                     {
-                        Q8_0Panel.Portable(w.Q8Panels + (long)p * blocks * Q8_0Panel.BlockBytes, blocks, pq + t * xBytes, ps + t * blocks, pl);
-                        for (int i = 0; i < Q8_0Panel.Rows && p * Q8_0Panel.Rows + i < rows; i++) expected[t * rows + p * Q8_0Panel.Rows + i] = lanes[i];
+                        if (q8) Q8_0Panel.Portable(w.Panels + p * panelBytes, blocks, pq + t * xBytes, pl);
+                        else Q4_KPanel.Portable(w.Panels + p * panelBytes, blocks, pq + t * xBytes, pl);
+                        for (int i = 0; i < 16 && p * 16 + i < rows; i++) expected[t * rows + p * 16 + i] = lanes[i];
                     }
             int saved = MatMul.MaxThreads;
             try
             {
-                // Every count of inputs (tiles of 4 and their remainders), both thread counts and the AVX-512 and AVX2
+                // Every count of inputs (tiles and their remainders), both thread counts and the AVX-512 and AVX2
                 // kernels give the canonical bits.
                 foreach (var (threads, avx512) in new[] { (1, true), (2, true), (1, false) })
                 {
                     MatMul.MaxThreads = threads;
-                    Q8_0Panel.Avx512Enabled = avx512 && Avx512BW.IsSupported;
+                    Q8_0Panel.Avx512Enabled = Q4_KPanel.Avx512Enabled = avx512 && Avx512BW.IsSupported;
                     for (int m = 1; m <= n; m++)
                     {
                         var y = new float[m * rows];
                         MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
                         for (int i = 0; i < m * rows; i++)
-                            Assert.True(expected[i].Equals(y[i]), $"{m} inputs, {threads} threads, output {i}: {y[i]} instead of {expected[i]}");
+                            Assert.True(expected[i].Equals(y[i]), $"{m} inputs, {threads} threads, AVX-512 {avx512}, output {i}: {y[i]} instead of {expected[i]}");
                     }
                 }
             }
             finally
             {
                 MatMul.MaxThreads = saved;
-                Q8_0Panel.Avx512Enabled = Avx512BW.IsSupported;
+                Q8_0Panel.Avx512Enabled = Q4_KPanel.Avx512Enabled = Avx512BW.IsSupported;
+            }
+            // The panels hold the quantiser's rows exactly.
+            var row = new byte[q8 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols)];
+            var back = new byte[row.Length];
+            for (int r = 0; r < rows; r++)
+            {
+                if (q8) Q8_0.QuantizeRow(weights.AsSpan(r * cols, cols), row);
+                else Q4_K.QuantizeRow(weights.AsSpan(r * cols, cols), row);
+                w.CopyBlockRow(r, back);
+                Assert.Equal(row, back);
             }
         }
     }
