@@ -134,7 +134,11 @@ public static class MatMul
                     PanelRange<TFormat>(w, (byte*)qa, n, (float*)ya, 0, panels);
                     return;
                 }
-                int chunks = Math.Min(panels, threads * 8), per = (panels + chunks - 1) / chunks;
+                // Jobs of at least MinJobBytes of weights: claiming a job costs a cache-line transfer between cores,
+                // which for one-panel jobs of a decode step costs more than the job.
+                long panelBytes = w.StoredBytes / panels;
+                int chunks = (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(panels, threads * 4));
+                int per = (panels + chunks - 1) / chunks;
                 chunks = (panels + per - 1) / per;
                 ComputePool.For(chunks, c => PanelRange<TFormat>(w, (byte*)qa, n, (float*)ya, c * per, Math.Min(panels, (c + 1) * per)));
             }
@@ -146,6 +150,9 @@ public static class MatMul
     }
 
     private const int PanelRows = 16;
+
+    /// <summary>Weight bytes (times inputs) below which a product is not split further across threads.</summary>
+    private const long MinJobBytes = 48 << 10;
 
     /// <summary>Inputs multiplied per pass over a panel: enough to reuse its weights from L1, few enough for registers.</summary>
     private const int PanelInputs = 8;

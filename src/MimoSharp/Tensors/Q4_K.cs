@@ -253,16 +253,8 @@ public static class Q4_K
             var block = blocks.Slice(b * ActivationBlockBytes, ActivationBlockBytes);
             int start = b * BlockValues, len = Math.Min(BlockValues, x.Length - start);
             var xs = x.Slice(start, len);
-            float max = 0, amax = 0;
-            for (int j = 0; j < len; j++)
-            {
-                float ax = MathF.Abs(xs[j]);
-                if (ax > amax)
-                {
-                    amax = ax;
-                    max = xs[j];
-                }
-            }
+            float max = len == BlockValues && Vector256.IsHardwareAccelerated ? LargestMagnitude(xs) : ScalarLargestMagnitude(xs);
+            float amax = MathF.Abs(max);
             var q = MemoryMarshal.Cast<byte, sbyte>(block.Slice(4, BlockValues));
             var sums = MemoryMarshal.Cast<byte, short>(block.Slice(4 + BlockValues, 32));
             if (amax == 0)
@@ -273,16 +265,73 @@ public static class Q4_K
                 continue;
             }
             float iscale = -127f / max;
-            for (int j = 0; j < BlockValues; j++)
-                q[j] = j < len ? (sbyte)Math.Min(127, Nearest(iscale * xs[j])) : (sbyte)0;
-            for (int j = 0; j < 16; j++)
+            if (len == BlockValues && Vector256.IsHardwareAccelerated)
             {
-                int s = 0;
-                for (int i = 0; i < 16; i++) s += q[16 * j + i];
-                sums[j] = (short)s;
+                // The same rule with SIMD (Round is nearest-even), 16 values (one sum) at a time.
+                var scale = Vector256.Create(iscale);
+                ref float px = ref MemoryMarshal.GetReference(xs);
+                ref sbyte pq = ref MemoryMarshal.GetReference(q);
+                for (int j = 0; j < 16; j++)
+                {
+                    var first = Vector256.ConvertToInt32(Vector256.Min(Vector256.Round(Vector256.LoadUnsafe(ref px, (nuint)(16 * j)) * scale), Vector256.Create(127f)));
+                    var second = Vector256.ConvertToInt32(Vector256.Min(Vector256.Round(Vector256.LoadUnsafe(ref px, (nuint)(16 * j + 8)) * scale), Vector256.Create(127f)));
+                    sums[j] = (short)Vector256.Sum(first + second);
+                    var bytes = Vector128.Narrow(Vector128.Narrow(first.GetLower(), first.GetUpper()), Vector128.Narrow(second.GetLower(), second.GetUpper()));
+                    bytes.StoreUnsafe(ref pq, (nuint)(16 * j));
+                }
+            }
+            else
+            {
+                for (int j = 0; j < BlockValues; j++)
+                    q[j] = j < len ? (sbyte)Math.Min(127, Nearest(iscale * xs[j])) : (sbyte)0;
+                for (int j = 0; j < 16; j++)
+                {
+                    int s = 0;
+                    for (int i = 0; i < 16; i++) s += q[16 * j + i];
+                    sums[j] = (short)s;
+                }
             }
             float d = 1 / iscale;
             MemoryMarshal.Write(block, in d);
         }
+    }
+
+    /// <summary>The first value of largest magnitude (ggml keeps the first of equal magnitudes, so its sign is kept).</summary>
+    private static float ScalarLargestMagnitude(ReadOnlySpan<float> x)
+    {
+        float max = 0, amax = 0;
+        for (int j = 0; j < x.Length; j++)
+        {
+            float ax = MathF.Abs(x[j]);
+            if (ax > amax)
+            {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        return max;
+    }
+
+    /// <summary><see cref="ScalarLargestMagnitude"/> with SIMD; only a tie between +m and −m needs the scan for which came first.</summary>
+    private static float LargestMagnitude(ReadOnlySpan<float> x)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        var hi = Vector256.LoadUnsafe(ref px);
+        var lo = hi;
+        for (int i = 8; i < x.Length; i += 8)
+        {
+            var v = Vector256.LoadUnsafe(ref px, (nuint)i);
+            hi = Vector256.Max(hi, v);
+            lo = Vector256.Min(lo, v);
+        }
+        float top = float.NegativeInfinity, bottom = float.PositiveInfinity;
+        for (int i = 0; i < 8; i++)
+        {
+            top = MathF.Max(top, hi[i]);
+            bottom = MathF.Min(bottom, lo[i]);
+        }
+        if (top > -bottom) return top;
+        if (-bottom > top) return bottom;
+        return ScalarLargestMagnitude(x);
     }
 }

@@ -180,6 +180,15 @@ public static unsafe class Q4_KPanel
         return acc;
     }
 
+    /// <summary>Columns 4c..4c+3 of a group: low nibbles (sub-block 2g) times x0, high nibbles (2g+1) times x1, into int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Nibbles512(byte* q, byte* x0, byte* x1, int c, Vector512<byte> low, ref Vector512<short> s0, ref Vector512<short> s1)
+    {
+        var v = Vector512.Load(q + c * GroupBytes);
+        s0 += Avx512BW.MultiplyAddAdjacent(v & low, Vector512.Create(*(int*)(x0 + 4 * c)).AsSByte());
+        s1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, Vector512.Create(*(int*)(x1 + 4 * c)).AsSByte());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Avx512Panel1(byte* panel, int blocks, byte* x, float* y)
     {
@@ -193,14 +202,16 @@ public static unsafe class Q4_KPanel
             {
                 byte* q = panel + QuantsOffset + g * 8 * GroupBytes;
                 byte* x0 = xq + 64 * g, x1 = x0 + 32;
+                // u4 × s8 pairs: at most 2·15·127 each, so eight of them still fit int16. Unrolled by hand.
                 Vector512<short> s0 = default, s1 = default;
-                for (int c = 0; c < 8; c++)
-                {
-                    var v = Vector512.Load(q + c * GroupBytes);
-                    // u4 × s8 pairs: at most 2·15·127 each, so eight of them still fit int16.
-                    s0 += Avx512BW.MultiplyAddAdjacent(v & low, Vector512.Create(*(int*)(x0 + 4 * c)).AsSByte());
-                    s1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low, Vector512.Create(*(int*)(x1 + 4 * c)).AsSByte());
-                }
+                Nibbles512(q, x0, x1, 0, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 1, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 2, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 3, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 4, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 5, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 6, low, ref s0, ref s1);
+                Nibbles512(q, x0, x1, 7, low, ref s0, ref s1);
                 dots += Avx512BW.MultiplyAddAdjacent(s0, Scales512(panel, 2 * g)) + Avx512BW.MultiplyAddAdjacent(s1, Scales512(panel, 2 * g + 1));
             }
             var mins = Mins512(panel, (short*)(xq + Q4_K.BlockValues));

@@ -131,6 +131,49 @@ public sealed class Q4_KTests
     }
 
     [Fact]
+    public void Q8_KActivationsFollowGgmlsRule()
+    {
+        // ggml's quantize_row_q8_K_ref, written out: the first value of largest magnitude sets d (its sign too).
+        var random = new System.Random(11);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var x = Values(512, 100 + trial, 1 + trial % 5);
+            if (trial % 4 == 1) { x[7] = -9; x[100] = 9; }      // a tie: the first (negative) one wins
+            if (trial % 4 == 2) { x[7] = 9; x[100] = -9; }
+            if (trial == 3) Array.Clear(x, 256, 256);          // an all-zero block
+            if (trial % 5 == 4) for (int i = 0; i < 512; i++) x[i] = random.Next(-10, 11) / 4f;   // many ties and halves
+            var blocks = new byte[Q4_K.ActivationRowBytes(512)];
+            Q4_K.QuantizeActivations(x, blocks);
+            for (int b = 0; b < 2; b++)
+            {
+                var block = blocks.AsSpan(b * Q4_K.ActivationBlockBytes, Q4_K.ActivationBlockBytes);
+                var xs = x.AsSpan(b * 256, 256);
+                float max = 0, amax = 0;
+                foreach (float v in xs)
+                    if (MathF.Abs(v) > amax) { amax = MathF.Abs(v); max = v; }
+                var q = MemoryMarshal.Cast<byte, sbyte>(block.Slice(4, 256));
+                var sums = MemoryMarshal.Cast<byte, short>(block.Slice(260, 32));
+                if (amax == 0)
+                {
+                    Assert.Equal(0f, MemoryMarshal.Read<float>(block));
+                    Assert.All(q.ToArray(), v => Assert.Equal(0, v));
+                    continue;
+                }
+                float iscale = -127f / max;
+                Assert.Equal(1 / iscale, MemoryMarshal.Read<float>(block));
+                for (int i = 0; i < 256; i++)
+                    Assert.Equal((sbyte)Math.Min(127, (int)MathF.Round(iscale * xs[i], MidpointRounding.ToEven)), q[i]);
+                for (int j = 0; j < 16; j++)
+                {
+                    int sum = 0;
+                    for (int i = 0; i < 16; i++) sum += q[16 * j + i];
+                    Assert.Equal(sum, sums[j]);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void MatMulIsBatchInvariant()
     {
         int rows = 37, cols = 512, n = 5;
