@@ -107,18 +107,29 @@ public sealed class Attention
     /// </summary>
     private void Attend(float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache)
     {
-        int heads = Shape.NumHeads, hd = Shape.HeadDim, vd = Shape.VHeadDim, rep = Shape.QueriesPerKvHead;
-        int kw = KeyWidth, vw = ValueWidth, qw = heads * hd, ow = heads * vd;
         int maxKeys = Window > 0 ? Window : seg.StartPosition + seg.Length;
-        int jobs = seg.Length * heads;
-        long work = (long)jobs * Math.Min(maxKeys, seg.StartPosition + seg.Length) * (hd + vd);
-        Action<int> body = job =>
+        int jobs = seg.Length * Shape.NumHeads;
+        long work = (long)jobs * Math.Min(maxKeys, seg.StartPosition + seg.Length) * (Shape.HeadDim + Shape.VHeadDim);
+        var body = new HeadJob(this, q, k, v, o, seg, cache, maxKeys);
+        if (work < 1 << 15)
+            for (int j = 0; j < jobs; j++) body.Run(j);
+        else
+            ComputePool.For(jobs, ref body);
+    }
+
+    /// <summary>One (row, head) pair of <see cref="Attend"/>.</summary>
+    private readonly struct HeadJob(Attention a, float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache, int maxKeys)
+        : IParallelBody
+    {
+        public void Run(int job)
         {
+            int heads = a.Shape.NumHeads, hd = a.Shape.HeadDim, vd = a.Shape.VHeadDim, rep = a.Shape.QueriesPerKvHead;
+            int kw = a.KeyWidth, vw = a.ValueWidth, qw = heads * hd, ow = heads * vd;
             int i = job / heads, h = job % heads, kvh = h / rep;
             int t = seg.FirstRow + i, p = seg.StartPosition + i;
             // Keys skipped by a cache that caught up late are never visible; only rows whose whole window is
             // present are used by callers (see LayerKvCache.SkipTo).
-            int first = Window > 0 ? Math.Max(cache.SkippedBelow, p - Window + 1) : 0;
+            int first = a.Window > 0 ? Math.Max(cache.SkippedBelow, p - a.Window + 1) : 0;
             var scores = ArrayPool<float>.Shared.Rent(maxKeys);
             try
             {
@@ -127,11 +138,11 @@ public sealed class Attention
                 for (int j = first; j <= p; j++)
                 {
                     var kj = KeyAt(k, cache, seg, j, kw).Slice(kvh * hd, hd);
-                    float sc = VectorMath.Dot(qh, kj) * _scoreScale;
+                    float sc = VectorMath.Dot(qh, kj) * a._scoreScale;
                     scores[j - first] = sc;
                     if (sc > m) m = sc;
                 }
-                float sink = _sinks is null ? float.NegativeInfinity : _sinks[h];
+                float sink = a._sinks is null ? float.NegativeInfinity : a._sinks[h];
                 if (sink > m) m = sink;
                 var oh = new Span<float>(o, t * ow + h * vd, vd);
                 oh.Clear();
@@ -142,18 +153,14 @@ public sealed class Attention
                     denom += e;
                     VectorMath.MultiplyAdd(ValueAt(v, cache, seg, j, vw).Slice(kvh * vd, vd), e, oh);
                 }
-                if (_sinks is not null) denom += MathF.Exp(sink - m);
+                if (a._sinks is not null) denom += MathF.Exp(sink - m);
                 VectorMath.Scale(oh, 1f / denom);
             }
             finally
             {
                 ArrayPool<float>.Shared.Return(scores);
             }
-        };
-        if (work < 1 << 15)
-            for (int j = 0; j < jobs; j++) body(j);
-        else
-            ComputePool.For(jobs, body);
+        }
     }
 
     private static ReadOnlySpan<float> KeyAt(float[] k, LayerKvCache cache, BatchLayout.Segment seg, int position, int kw) =>

@@ -72,11 +72,8 @@ public sealed class MoeFeedForward : IFeedForward
                     }
                 ArrayPool<int>.Shared.Return(fill);
 
-                ComputePool.For(activeCount, a =>
-                {
-                    int ex = active[a], first = start[ex], m = start[ex + 1] - first;
-                    _experts[ex].Forward(xin.AsSpan(first * h, m * h), xout.AsSpan(first * h, m * h), m);
-                });
+                var run = new ExpertJob(_experts, active, start, xin, xout, h);
+                ComputePool.For(activeCount, ref run);
 
                 y[..(n * h)].Clear();
                 for (int slot = 0; slot < slots; slot++)
@@ -97,6 +94,16 @@ public sealed class MoeFeedForward : IFeedForward
             pool.Return(logits);
             pool.Return(weights);
             ArrayPool<int>.Shared.Return(chosen);
+        }
+    }
+
+    /// <summary>Chosen expert number <c>index</c> over all its rows (experts run in parallel, each on one thread).</summary>
+    private readonly struct ExpertJob(SwiGlu[] experts, int[] active, int[] start, float[] xin, float[] xout, int h) : IParallelBody
+    {
+        public void Run(int index)
+        {
+            int ex = active[index], first = start[ex], m = start[ex + 1] - first;
+            experts[ex].Forward(xin.AsSpan(first * h, m * h), xout.AsSpan(first * h, m * h), m);
         }
     }
 }

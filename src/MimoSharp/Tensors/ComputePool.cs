@@ -1,4 +1,12 @@
+using System.Runtime.CompilerServices;
+
 namespace MimoSharp.Tensors;
+
+/// <summary>The body of a <see cref="ComputePool.For{TBody}"/> loop: job <c>index</c> of the loop.</summary>
+public interface IParallelBody
+{
+    void Run(int index);
+}
 
 /// <summary>
 /// A small pool of persistent worker threads for the kernels. Decoding issues hundreds of short parallel
@@ -27,18 +35,29 @@ public static class ComputePool
     /// <summary>Runs body(0..jobs-1) on up to <see cref="Threads"/> threads and returns when all are done.</summary>
     public static void For(int jobs, Action<int> body)
     {
+        var job = new DelegateBody(body);
+        For(jobs, ref job);
+    }
+
+    /// <summary>
+    /// Runs body.Run(0..jobs-1) on up to <see cref="Threads"/> threads and returns when all are done. The body is a
+    /// struct on the caller's stack, read in place by the workers, so a parallel loop allocates no closure (kernels
+    /// run hundreds of these per token). <paramref name="body"/> must be a local variable.
+    /// </summary>
+    public static unsafe void For<TBody>(int jobs, ref TBody body) where TBody : struct, IParallelBody
+    {
         if (jobs <= 0) return;
         int threads = Math.Min(s_threads, jobs);
         // A loop started from inside another loop's body runs inline: the workers are already busy.
         if (threads == 1 || t_insideLoop)
         {
-            for (int i = 0; i < jobs; i++) body(i);
+            for (int i = 0; i < jobs; i++) body.Run(i);
             return;
         }
         lock (s_gate)
         {
             EnsureWorkers(threads - 1);
-            var loop = new Loop(body, jobs);
+            var loop = new Loop(&Invoke<TBody>, Unsafe.AsPointer(ref body), jobs);
             Volatile.Write(ref s_current, loop);
             long generation = Interlocked.Increment(ref s_generation);
             for (int w = 0; w < threads - 1; w++) s_workers[w].Wake(generation);
@@ -49,8 +68,15 @@ public static class ComputePool
         }
     }
 
+    private static unsafe void Invoke<TBody>(void* body, int index) where TBody : struct, IParallelBody => Unsafe.AsRef<TBody>(body).Run(index);
+
+    private readonly struct DelegateBody(Action<int> body) : IParallelBody
+    {
+        public void Run(int index) => body(index);
+    }
+
     /// <summary>One parallel loop; workers that arrive late find no jobs left and touch nothing.</summary>
-    private sealed class Loop(Action<int> body, int count)
+    private sealed unsafe class Loop(delegate*<void*, int, void> invoke, void* body, int count)
     {
         private readonly int _jobs = count;
         public int Next;
@@ -78,7 +104,7 @@ public static class ComputePool
             {
                 try
                 {
-                    body(i);
+                    invoke(body, i);
                 }
                 catch (Exception e)
                 {

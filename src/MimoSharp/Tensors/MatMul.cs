@@ -47,8 +47,8 @@ public static class MatMul
             fixed (float* px = x)
             fixed (float* py = y)
             {
-                nint xa = (nint)px, ya = (nint)py;
-                Split(w, n, (r0, r1) => RowRange(w, xa, ya, n, r0, r1));
+                var kernel = new FloatRows(w, px, py, n);
+                Split(ref kernel, w.Rows, w, n);
             }
         }
         finally
@@ -57,22 +57,43 @@ public static class MatMul
         }
     }
 
-    /// <summary>Runs body over blocks of rows: on the calling thread for small products, else several blocks per thread so uneven progress evens out.</summary>
-    private static void Split(WeightMatrix w, int n, Action<int, int> body)
+    /// <summary>A product's work over a range of units (rows, or panels of rows).</summary>
+    private interface IRangeKernel
     {
-        int rows = w.Rows;
-        long work = (long)rows * w.Cols * n;
+        void Compute(int first, int end);
+    }
+
+    /// <summary>
+    /// Runs a kernel over <paramref name="units"/>: on the calling thread for small products, else in jobs of at least
+    /// <see cref="MinJobBytes"/> of weights (claiming a job costs a cache-line transfer between cores, which for tiny
+    /// jobs of a decode step costs more than the job), a few per thread so uneven progress evens out.
+    /// </summary>
+    private static void Split<TKernel>(ref TKernel kernel, int units, WeightMatrix w, int n) where TKernel : struct, IRangeKernel
+    {
+        long work = (long)w.Rows * w.Cols * n;
         int threads = work < ParallelThreshold ? 1 : MaxThreads;
-        if (threads == 1)
+        int chunks = threads == 1 ? 1 : (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(units, threads * 4));
+        if (chunks == 1)
         {
-            body(0, rows);
+            kernel.Compute(0, units);
             return;
         }
-        int chunks = Math.Min(rows, threads * 8);
-        int per = (rows + chunks - 1) / chunks;
-        if (per % 2 == 1 && per < rows) per++;   // even blocks keep the two-row kernels paired
-        chunks = (rows + per - 1) / per;
-        ComputePool.For(chunks, c => body(c * per, Math.Min(rows, (c + 1) * per)));
+        int per = (units + chunks - 1) / chunks;
+        var job = new RangeJob<TKernel>(kernel, per, units);
+        ComputePool.For((units + per - 1) / per, ref job);
+    }
+
+    private readonly struct RangeJob<TKernel>(TKernel kernel, int per, int units) : IParallelBody where TKernel : struct, IRangeKernel
+    {
+        public void Run(int index) => kernel.Compute(index * per, Math.Min(units, (index + 1) * per));
+    }
+
+    /// <summary>Weight bytes (times inputs) below which a product is not split further across threads.</summary>
+    private const long MinJobBytes = 48 << 10;
+
+    private readonly unsafe struct FloatRows(WeightMatrix w, float* x, float* y, int n) : IRangeKernel
+    {
+        public void Compute(int first, int end) => RowRange(w, (nint)x, (nint)y, n, first, end);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -125,22 +146,8 @@ public static class MatMul
             fixed (byte* pq = xq)
             fixed (float* py = y)
             {
-                nint qa = (nint)pq, ya = (nint)py;
-                int panels = (rows + PanelRows - 1) / PanelRows;
-                long work = (long)rows * cols * n;
-                int threads = work < ParallelThreshold ? 1 : MaxThreads;
-                if (threads == 1)
-                {
-                    PanelRange<TFormat>(w, (byte*)qa, n, (float*)ya, 0, panels);
-                    return;
-                }
-                // Jobs of at least MinJobBytes of weights: claiming a job costs a cache-line transfer between cores,
-                // which for one-panel jobs of a decode step costs more than the job.
-                long panelBytes = w.StoredBytes / panels;
-                int chunks = (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(panels, threads * 4));
-                int per = (panels + chunks - 1) / chunks;
-                chunks = (panels + per - 1) / per;
-                ComputePool.For(chunks, c => PanelRange<TFormat>(w, (byte*)qa, n, (float*)ya, c * per, Math.Min(panels, (c + 1) * per)));
+                var kernel = new PanelKernel<TFormat>(w, pq, n, py);
+                Split(ref kernel, (rows + PanelRows - 1) / PanelRows, w, n);
             }
         }
         finally
@@ -151,8 +158,11 @@ public static class MatMul
 
     private const int PanelRows = 16;
 
-    /// <summary>Weight bytes (times inputs) below which a product is not split further across threads.</summary>
-    private const long MinJobBytes = 48 << 10;
+    private readonly unsafe struct PanelKernel<TFormat>(WeightMatrix w, byte* xq, int n, float* y) : IRangeKernel
+        where TFormat : struct, IPanelFormat
+    {
+        public void Compute(int first, int end) => PanelRange<TFormat>(w, xq, n, y, first, end);
+    }
 
     /// <summary>Inputs multiplied per pass over a panel: enough to reuse its weights from L1, few enough for registers.</summary>
     private const int PanelInputs = 8;
