@@ -9,12 +9,13 @@ public static class ShardReader
     {
         string path = Path.Combine(directory, shard.File);
         if (!File.Exists(path)) throw new FileNotFoundException($"shard {path} listed in meta.json does not exist");
-        long bytes = new FileInfo(path).Length;
+        var tokenBytes = File.ReadAllBytes(path);   // through symbolic links, unlike FileInfo.Length
+        long bytes = tokenBytes.Length;
         if (bytes == 0) throw new InvalidDataException($"shard {path} is empty (0 tokens); re-pack the corpus");
         if (bytes % 4 != 0) throw new InvalidDataException($"shard {path} has {bytes} bytes, not a whole number of uint32 tokens");
         if (bytes / 4 != shard.Tokens)
             throw new InvalidDataException($"shard {path} holds {bytes / 4} tokens but meta.json says {shard.Tokens}");
-        var tokens = MemoryMarshal.Cast<byte, int>(File.ReadAllBytes(path)).ToArray();
+        var tokens = MemoryMarshal.Cast<byte, int>(tokenBytes).ToArray();
         for (int i = 0; i < tokens.Length; i++)
             if ((uint)tokens[i] >= (uint)vocabSize)
                 throw new InvalidDataException($"shard {path}: token {i} is {(uint)tokens[i]}, outside the vocabulary of {vocabSize}");

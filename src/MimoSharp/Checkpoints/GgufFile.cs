@@ -75,7 +75,7 @@ public sealed unsafe class GgufFile : IDisposable
             throw new CheckpointException($"{path}: GGUF file not found");
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("GGUF reading needs a little-endian machine");
-        long length = new FileInfo(path).Length;
+        long length = MappedFile.LengthOf(path);
         if (length < 24)
             throw new CheckpointException($"{path}: file is {length} bytes, too short for a GGUF header (truncated download?)");
         var file = MappedFile.Open(path, length);

@@ -22,6 +22,13 @@ internal sealed unsafe class MappedFile : IDisposable
         Length = length;
     }
 
+    /// <summary>The length of the file a path names, through symbolic links (Hugging Face caches link to blobs).</summary>
+    public static long LengthOf(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+        return stream.Length;
+    }
+
     /// <summary>Maps a non-empty file (the caller checks existence and minimum length first, with its own message).</summary>
     public static MappedFile Open(string path, long length)
     {

@@ -30,7 +30,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (!File.Exists(path))
             throw new CheckpointException($"{path}: safetensors file not found");
-        long length = new FileInfo(path).Length;
+        long length = MappedFile.LengthOf(path);
         if (length < 8)
             throw new CheckpointException($"{path}: file is {length} bytes, too short for a safetensors header (truncated download?)");
 

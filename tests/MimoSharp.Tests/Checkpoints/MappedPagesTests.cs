@@ -1,4 +1,6 @@
 using MimoSharp.Checkpoints;
+using MimoSharp.Inference;
+using MimoSharp.Model;
 using MimoSharp.Tensors;
 using MimoSharp.Tests.Support;
 
@@ -60,5 +62,32 @@ public sealed class MappedPagesTests
             WeightMatrix.From(info, null, null);
         }
         Assert.Equal(copy, blocks);
+    }
+
+    [Fact]
+    public void CheckpointsLoadThroughSymbolicLinks()
+    {
+        // Hugging Face caches hold a model folder of links to blobs: a link's own length must not be taken for the file's.
+        string dir = Path.Combine(Path.GetTempPath(), $"mimo-links-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            foreach (var file in Directory.GetFiles(Fixtures.Dir("tiny_bf16")))
+                File.CreateSymbolicLink(Path.Combine(dir, Path.GetFileName(file)), file);
+            using var linked = MimoModel.Load(dir);
+            using var direct = MimoModel.Load(Fixtures.Dir("tiny_bf16"));
+            int[] ids = [1, 2, 3];
+            Assert.Equal(TeacherForcing.Run(direct, ids).Logits, TeacherForcing.Run(linked, ids).Logits);
+            string gguf = Path.Combine(dir, "model.gguf"), link = Path.Combine(dir, "linked.gguf");
+            using (var checkpoint = Checkpoint.Open(Fixtures.Dir("tiny_bf16")))
+                GgufExport.Write(checkpoint, MimoModel.CountMtpLayers(checkpoint), gguf, new GgufExportOptions());
+            File.CreateSymbolicLink(link, gguf);
+            using var viaLink = MimoModel.Load(link);
+            Assert.Equal(direct.VocabSize, viaLink.VocabSize);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
