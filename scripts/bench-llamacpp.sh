@@ -22,7 +22,7 @@ compare() { # file threads gen repeat
         | grep -E "median|identical"
     # Bytes read per token, the bandwidth this process measured, and the limit they give (plain decoding).
     "$mimo" bench --model "$1" --prompt 16 --gen 32 --repeat 1 --threads "$2" --json 2>/dev/null \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"bytes/token {d[\"bytes_per_token\"]/1e6:.1f} MB, limit {d[\"bandwidth_limit_tokens_per_s\"]:.0f} tok/s")'
+        | python3 -c 'import json,sys; d=json.load(sys.stdin); print("bytes/token %.1f MB, limit %.0f tok/s" % (d["bytes_per_token"] / 1e6, d["bandwidth_limit_tokens_per_s"]))'
 }
 for threads in 1 2; do
     compare "$dir/50m.q8_0.gguf" $threads 64 5

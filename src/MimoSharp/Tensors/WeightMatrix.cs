@@ -16,7 +16,7 @@ public sealed unsafe class WeightMatrix
     private readonly float* _scales;
     private readonly int _blockRows, _blockCols, _scaleCols;
 
-    private readonly byte[]? _owned; // quantised copies live in pinned managed memory
+    private readonly object? _owned; // keeps the memory of a copy made at load (WeightArena) alive
 
     /// <summary>Whether the data is a read-only file mapping (from a checkpoint), whose pages can be dropped and re-read.</summary>
     private readonly bool _mapped;
@@ -35,7 +35,7 @@ public sealed unsafe class WeightMatrix
     public long StoredBytes { get; }
 
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
-        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, byte[]? owned = null, bool mapped = false)
+        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false)
     {
         Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales;
         _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
@@ -96,19 +96,21 @@ public sealed unsafe class WeightMatrix
     {
         bool q8 = format == WeightFormat.Q8_0;
         int blocks = q8 ? Q8_0Panel.Blocks(cols) : Q4_K.Blocks(cols), panels = Q8_0Panel.Panels(rows);
-        var owned = GC.AllocateArray<byte>(checked((int)(q8 ? Q8_0Panel.Bytes(rows, cols) : Q4_KPanel.Bytes(rows, cols))), pinned: true);
+        int bytes = checked((int)(q8 ? Q8_0Panel.Bytes(rows, cols) : Q4_KPanel.Bytes(rows, cols)));
+        byte* memory = WeightArena.Allocate(bytes, out object owner);
+        nint address = (nint)memory;
         int jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
         ComputePool.For(jobs, job =>
         {
             var scratch = new RowScratch(cols, format);
+            var packed = new Span<byte>((byte*)address, bytes);
             for (int r = job * per * Q8_0Panel.Rows; r < Math.Min(rows, (job + 1) * per * Q8_0Panel.Rows); r++)
             {
-                if (q8) Q8_0Panel.PackRow(rowAt(scratch, r), r, owned, blocks);
-                else Q4_KPanel.PackRow(rowAt(scratch, r), r, owned, blocks);
+                if (q8) Q8_0Panel.PackRow(rowAt(scratch, r), r, packed, blocks);
+                else Q4_KPanel.PackRow(rowAt(scratch, r), r, packed, blocks);
             }
         });
-        fixed (byte* p = owned)
-            return new WeightMatrix(name, rows, cols, dtype, p, null, 0, 0, 0, owned.LongLength, format, owned);
+        return new WeightMatrix(name, rows, cols, dtype, memory, null, 0, 0, 0, bytes, format, owner);
     }
 
     /// <summary>Wraps weights stored in a ggml block format (Q8_0 or Q4_K rows, e.g. from a GGUF file), repacked into panels.</summary>
