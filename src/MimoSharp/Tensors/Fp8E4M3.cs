@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace MimoSharp.Tensors;
 
 /// <summary>OCP FP8 e4m3fn: sign, 4-bit exponent (bias 7), 3-bit mantissa, no infinities, 0x7F/0xFF = NaN.</summary>
@@ -7,6 +11,35 @@ public static class Fp8E4M3
     public static readonly float[] Table = BuildTable();
 
     public static float ToFloat(byte b) => Table[b];
+
+    /// <summary>
+    /// dst[i] = value(src[i]) · scale, bit-identical to the table: a byte sign-extended and shifted into a float32 is
+    /// its value times 2^-120 (subnormals too), and 2^120 is exact; NaN codes are mapped to NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void DecodeScaled(ReadOnlySpan<byte> src, float scale, Span<float> dst)
+    {
+        int i = 0;
+        ref byte ps = ref MemoryMarshal.GetReference(src);
+        ref float pd = ref MemoryMarshal.GetReference(dst);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var mask = Vector256.Create(unchecked((int)0x87F00000));
+            var nanCode = Vector256.Create(0x7F);
+            var bias = Vector256.Create(1.329228e36f); // 2^120
+            var s = Vector256.Create(scale);
+            for (; i <= src.Length - 8; i += 8)
+            {
+                var b = Vector256.WidenLower(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.Add(ref ps, i))).AsSByte().ToVector256Unsafe());
+                var v = Vector256.WidenLower(b);
+                var w = ((v << 20) & mask).AsSingle() * bias * s;
+                w = Vector256.ConditionalSelect(Vector256.Equals(v & nanCode, nanCode).AsSingle(), Vector256.Create(float.NaN), w);
+                w.StoreUnsafe(ref pd, (nuint)i);
+            }
+        }
+        var table = Table;
+        for (; i < src.Length; i++) Unsafe.Add(ref pd, i) = table[Unsafe.Add(ref ps, i)] * scale;
+    }
 
     private static float[] BuildTable()
     {

@@ -245,12 +245,10 @@ public sealed unsafe class WeightMatrix
     {
         byte* row = _data + (long)r * Cols;
         float* scaleRow = _scales + (long)(r / _blockRows) * _scaleCols;
-        var table = Fp8E4M3.Table;
         for (int b = 0, c0 = 0; c0 < Cols; b++, c0 += _blockCols)
         {
-            float s = scaleRow[b];
-            int c1 = Math.Min(c0 + _blockCols, Cols);
-            for (int c = c0; c < c1; c++) dst[c] = table[row[c]] * s;
+            int length = Math.Min(_blockCols, Cols - c0);
+            Fp8E4M3.DecodeScaled(new ReadOnlySpan<byte>(row + c0, length), scaleRow[b], dst.Slice(c0, length));
         }
     }
 }

@@ -22,6 +22,22 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void Fp8SimdDecodeEqualsTheTableForEveryByteAndScale()
+    {
+        var bytes = Enumerable.Range(0, 256).Select(b => (byte)b).Concat(Enumerable.Range(0, 37).Select(b => (byte)(b * 7))).ToArray();
+        var decoded = new float[bytes.Length];
+        foreach (float scale in new[] { 1f, 3.0517578e-05f, 0.0123f, -2.5f, 1e-30f })
+        {
+            Fp8E4M3.DecodeScaled(bytes, scale, decoded);
+            for (int i = 0; i < bytes.Length; i++)
+            {
+                float expected = Fp8E4M3.Table[bytes[i]] * scale;
+                Assert.True(expected.Equals(decoded[i]), $"byte 0x{bytes[i]:X2} scale {scale}: {decoded[i]} instead of {expected}");
+            }
+        }
+    }
+
+    [Fact]
     public void PanelWeightScaleIsExactForEveryFiniteHalf()
     {
         for (int bits = 0; bits < 65536; bits++)
