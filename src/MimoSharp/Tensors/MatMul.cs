@@ -66,13 +66,13 @@ public static class MatMul
     /// <summary>
     /// Runs a kernel over <paramref name="units"/>: on the calling thread for small products, else in jobs of at least
     /// <see cref="MinJobBytes"/> of weights (claiming a job costs a cache-line transfer between cores, which for tiny
-    /// jobs of a decode step costs more than the job), a few per thread so uneven progress evens out.
+    /// jobs of a decode step costs more than the job), several per thread so uneven progress evens out.
     /// </summary>
     private static void Split<TKernel>(ref TKernel kernel, int units, WeightMatrix w, int n) where TKernel : struct, IRangeKernel
     {
         long work = (long)w.Rows * w.Cols * n;
         int threads = work < ParallelThreshold ? 1 : MaxThreads;
-        int chunks = threads == 1 ? 1 : (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(units, threads * 4));
+        int chunks = threads == 1 ? 1 : (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(units, threads * 16));
         if (chunks == 1)
         {
             kernel.Compute(0, units);
