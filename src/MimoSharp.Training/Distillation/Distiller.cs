@@ -280,7 +280,8 @@ public sealed class Distiller
             }
         }
         return new PolicyBatch(tensor(tokens, [b, t]), tensor(mask, [b, t - 1]), tensor(logProbs, [b, t - 1]), tensor(adv, [b, t - 1]),
-            routes?.Select(r => tensor(r, [b * t, k])).ToArray()) { RealRows = tensor(realRows) };
+            routes?.Select(r => tensor(r, [b * t, k])).ToArray())
+        { RealRows = tensor(realRows) };
     }
 
     /// <summary>Index of the cursor-th prompt of a domain: a fresh seeded permutation per pass over the prompts.</summary>

@@ -33,8 +33,6 @@ public static unsafe class Q4_KPanel
     private const int GroupBytes = Rows * 4;
     public const int BlockBytes = QuantsOffset + Q4_K.BlockValues / 2 * Rows;
 
-    private const float HalfBias = 5.192297e33f; // 2^112: see Q8_0Panel.WeightScale
-
     /// <summary>Whether the AVX-512 kernels run (tests turn them off to check the AVX2 path gives the same bits).</summary>
     internal static bool Avx512Enabled { get; set; } = Avx512BW.IsSupported;
 
@@ -144,8 +142,8 @@ public static unsafe class Q4_KPanel
                     mins += pb[MinsOffset + j / 2 * 2 * Rows + lane * 2 + j % 2] * (bsums[2 * j] + bsums[2 * j + 1]);
                 }
                 float dx = *(float*)xb;
-                float d = Q8_0Panel.WeightScale(*(short*)(pb + lane * 2)) * HalfBias * dx;
-                float dmin = Q8_0Panel.WeightScale(*(short*)(pb + 2 * Rows + lane * 2)) * HalfBias * dx;
+                float d = ScaledHalf.Read(*(short*)(pb + lane * 2)) * ScaledHalf.Bias * dx;
+                float dmin = ScaledHalf.Read(*(short*)(pb + 2 * Rows + lane * 2)) * ScaledHalf.Bias * dx;
                 acc = MathF.FusedMultiplyAdd(d, dots, acc);
                 acc = MathF.FusedMultiplyAdd(-dmin, mins, acc);
             }
@@ -153,10 +151,9 @@ public static unsafe class Q4_KPanel
         }
     }
 
+    /// <summary>Sixteen f16 super-block scales as float32 (exact: the 2^-112 of the bit trick multiplied back).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Halves512(byte* p) =>
-        (Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)p)), 13) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle()
-        * Vector512.Create(HalfBias);
+    private static Vector512<float> Halves512(byte* p) => ScaledHalf.Read16(p) * Vector512.Create(ScaledHalf.Bias);
 
     /// <summary>Sub-block j's scale code of 16 rows in both int16 halves of each lane (the vpmaddwd multiplier).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -272,7 +269,6 @@ public static unsafe class Q4_KPanel
     {
         var acc = Vector256<float>.Zero;
         var low = Vector256.Create((byte)0x0F);
-        var halfMask = Vector256.Create(unchecked((int)0x8FFFE000));
         for (int b = 0; b < blocks; b++, panel += BlockBytes, x += Q4_K.ActivationBlockBytes)
         {
             byte* xq = x + 4;
@@ -301,8 +297,8 @@ public static unsafe class Q4_KPanel
                 mins += Avx2.MultiplyAddAdjacent(m, Vector256.Create((s0 & 0xFFFF) | (s1 << 16)).AsInt16());
             }
             var dx = Vector256.Create(*(float*)x);
-            var d = (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)(panel + lane0 * 2)), 13) & halfMask).AsSingle() * Vector256.Create(HalfBias);
-            var dmin = (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)(panel + 2 * Rows + lane0 * 2)), 13) & halfMask).AsSingle() * Vector256.Create(HalfBias);
+            var d = ScaledHalf.Read8(panel + lane0 * 2) * Vector256.Create(ScaledHalf.Bias);
+            var dmin = ScaledHalf.Read8(panel + 2 * Rows + lane0 * 2) * Vector256.Create(ScaledHalf.Bias);
             acc = Fma.MultiplyAdd(d * dx, Avx.ConvertToVector256Single(dots), acc);
             acc = Fma.MultiplyAdd(-(dmin * dx), Avx.ConvertToVector256Single(mins), acc);
         }

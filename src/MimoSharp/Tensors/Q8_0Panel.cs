@@ -26,14 +26,6 @@ public static unsafe class Q8_0Panel
     private const int GroupBytes = Rows * GroupValues;
     public const int BlockBytes = ScaleBytes + BlockValues / GroupValues * GroupBytes;
 
-    /// <summary>
-    /// Activation scales are stored times 2^112: the kernel reads a weight's f16 scale by shifting its bits into a
-    /// float32, which gives d_w·2^-112 exactly (subnormals included), so the product of the two is d_w·d_x exactly.
-    /// </summary>
-    private const float ScaleBias = 5.192297e33f; // 2^112
-
-    private const int HalfToSingleMask = unchecked((int)0x8FFFE000);
-
     /// <summary>Whether the AVX-512 kernels run (tests turn them off to check the AVX2 path gives the same bits).</summary>
     internal static bool Avx512Enabled { get; set; } = Avx512BW.IsSupported;
 
@@ -84,7 +76,8 @@ public static unsafe class Q8_0Panel
 
     /// <summary>
     /// Quantises an input row as ggml quantises the activation side of a q8_0 product (<see cref="Q8_0.QuantizeBlock"/>),
-    /// each block's scale (the f16-rounded d_x) times 2^112; a ragged last block is zero-padded.
+    /// each block's scale (the f16-rounded d_x) times 2^112, so that times a weight scale read by <see cref="ScaledHalf"/>
+    /// it gives d_w·d_x exactly; a ragged last block is zero-padded.
     /// </summary>
     public static void QuantizeActivations(ReadOnlySpan<float> x, Span<byte> quantised)
     {
@@ -95,7 +88,7 @@ public static unsafe class Q8_0Panel
         {
             int start = b * BlockValues;
             Half d = Q8_0.QuantizeBlock(x.Slice(start, Math.Min(BlockValues, x.Length - start)), q.Slice(start, BlockValues));
-            scales[b] = (float)d * ScaleBias;
+            scales[b] = (float)d * ScaledHalf.Bias;
         }
     }
 
@@ -146,19 +139,11 @@ public static unsafe class Q8_0Panel
                 sbyte* xb = x + b * BlockValues;
                 int sum = 0;
                 for (int i = 0; i < BlockValues; i++) sum += (sbyte)pb[QuantOffset(lane, i)] * xb[i];
-                acc = MathF.FusedMultiplyAdd(sum, WeightScale(*(short*)(pb + lane * 2)) * scales[b], acc);
+                acc = MathF.FusedMultiplyAdd(sum, ScaledHalf.Read(*(short*)(pb + lane * 2)) * scales[b], acc);
             }
             y[lane] = acc;
         }
     }
-
-    /// <summary>An f16 scale's bits moved into a float32: the value times 2^-112 (exact for every finite f16).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float WeightScale(short half) => BitConverter.Int32BitsToSingle((half << 13) & HalfToSingleMask);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WeightScales512(byte* block) =>
-        (Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)block)), 13) & Vector512.Create(HalfToSingleMask)).AsSingle();
 
     /// <summary>
     /// Group g of a block (4 columns × 16 rows) times the input's 4 values there: 16 int32 lanes, one row each.
@@ -179,7 +164,7 @@ public static unsafe class Q8_0Panel
         var acc = Vector512<float>.Zero;
         for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
         {
-            var s = WeightScales512(panel) * Vector512.Create(scales[b]);
+            var s = ScaledHalf.Read16(panel) * Vector512.Create(scales[b]);
             // Unrolled by hand (the JIT does not unroll); two integer chains, exact, so their split does not matter.
             var i0 = Group512(panel, x, 0);
             var i1 = Group512(panel, x, 1);
@@ -215,7 +200,7 @@ public static unsafe class Q8_0Panel
                 i2 += Product(magnitude, negative, x2 + o + g * GroupValues);
                 i3 += Product(magnitude, negative, x3 + o + g * GroupValues);
             }
-            var d = WeightScales512(panel);
+            var d = ScaledHalf.Read16(panel);
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), d * Vector512.Create(s0[b]), a0);
             a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), d * Vector512.Create(s1[b]), a1);
             a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i2), d * Vector512.Create(s2[b]), a2);
@@ -239,12 +224,10 @@ public static unsafe class Q8_0Panel
     private static void Avx2Half(byte* panel, int lane0, int blocks, sbyte* x, float* scales, float* y)
     {
         var acc = Vector256<float>.Zero;
-        var mask = Vector256.Create(HalfToSingleMask);
         var ones = Vector256<short>.One;
         for (int b = 0; b < blocks; b++, panel += BlockBytes, x += BlockValues)
         {
-            var h = Avx2.ConvertToVector256Int32(Vector128.Load((short*)(panel + lane0 * 2)));
-            var s = (Avx2.ShiftLeftLogical(h, 13) & mask).AsSingle() * Vector256.Create(scales[b]);
+            var s = ScaledHalf.Read8(panel + lane0 * 2) * Vector256.Create(scales[b]);
             var sum = Vector256<int>.Zero;
             for (int g = 0; g < BlockValues / GroupValues; g++)
             {

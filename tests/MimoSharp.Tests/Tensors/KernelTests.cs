@@ -38,13 +38,13 @@ public sealed class KernelTests
     }
 
     [Fact]
-    public void PanelWeightScaleIsExactForEveryFiniteHalf()
+    public void ScaledHalfIsExactForEveryFiniteHalf()
     {
         for (int bits = 0; bits < 65536; bits++)
         {
             Half h = BitConverter.UInt16BitsToHalf((ushort)bits);
             if (!Half.IsFinite(h)) continue;
-            float expected = (float)h, actual = Q8_0Panel.WeightScale((short)bits) * 5.192297e33f;
+            float expected = (float)h, actual = ScaledHalf.Read((short)bits) * ScaledHalf.Bias;
             Assert.True(expected.Equals(actual), $"bits 0x{bits:X4}: {actual} instead of {expected}");
         }
     }
