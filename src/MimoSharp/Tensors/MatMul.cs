@@ -33,6 +33,9 @@ public static class MatMul
             case WeightFormat.Q4_K:
                 PanelCompute<Q4KPanels>(w, x, n, y);
                 return;
+            case WeightFormat.Q6_K:
+                Q6KCompute(w, x, n, y);
+                return;
         }
         float[]? arranged = null;
         if (w.Format == WeightFormat.BF16)
@@ -157,6 +160,41 @@ public static class MatMul
     }
 
     private const int PanelRows = 16;
+
+    /// <summary>Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>
+    private static unsafe void Q6KCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+    {
+        int cols = w.Cols, xBytes = Q4_K.ActivationRowBytes(cols);
+        byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes);
+        try
+        {
+            for (int t = 0; t < n; t++) Q4_K.QuantizeActivations(x.Slice(t * cols, cols), xq.AsSpan(t * xBytes, xBytes));
+            fixed (byte* pq = xq)
+            fixed (float* py = y)
+            {
+                var kernel = new Q6KRows(w, pq, n, py);
+                Split(ref kernel, w.Rows, w, n);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(xq);
+        }
+    }
+
+    private readonly unsafe struct Q6KRows(WeightMatrix w, byte* xq, int n, float* y) : IRangeKernel
+    {
+        public void Compute(int first, int end)
+        {
+            int xBytes = Q4_K.ActivationRowBytes(w.Cols), blocks = Q6_K.Blocks(w.Cols);
+            for (int r = first; r < end; r++)
+            {
+                var row = w.Q6KRow(r);
+                for (int t = 0; t < n; t++)
+                    y[(long)t * w.Rows + r] = Q6_K.Dot(row, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), blocks);
+            }
+        }
+    }
 
     private readonly unsafe struct PanelKernel<TFormat>(WeightMatrix w, byte* xq, int n, float* y) : IRangeKernel
         where TFormat : struct, IPanelFormat

@@ -77,7 +77,12 @@ public sealed unsafe class WeightMatrix
     }
 
     /// <summary>ggml's bytes per row of a block format.</summary>
-    private static int BlockRowBytes(WeightFormat format, int cols) => format == WeightFormat.Q8_0 ? Q8_0.RowBytes(cols) : Q4_K.RowBytes(cols);
+    private static int BlockRowBytes(WeightFormat format, int cols) => format switch
+    {
+        WeightFormat.Q8_0 => Q8_0.RowBytes(cols),
+        WeightFormat.Q4_K => Q4_K.RowBytes(cols),
+        _ => Q6_K.RowBytes(cols),
+    };
 
     /// <summary>Scratch for producing one ggml row: a float row to decode into and the row's blocks.</summary>
     private sealed class RowScratch(int cols, WeightFormat format)
@@ -119,25 +124,40 @@ public sealed unsafe class WeightMatrix
         if (weight.Shape.Length != 2)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} has shape {weight.ShapeText}, expected a matrix");
         int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
-        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K))
+        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K or WeightFormat.Q6_K))
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} is {format}, which has no block kernel");
         int rowBytes = BlockRowBytes(format, cols);
         long expected = (long)rowBytes * rows;
         if (weight.ByteLength != expected)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
+        if (format == WeightFormat.Q6_K) // computed as stored, row by row: no copy
+            return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
         byte* stored = weight.Data;
         var packed = Pack(weight.Name, rows, cols, weight.DType, format, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
         if (weight.Mapped) MappedFile.Release(stored, weight.ByteLength);
         return packed;
     }
 
-    /// <summary>Row r of a Q8_0 or Q4_K matrix in ggml's block layout (copied out of its panel).</summary>
+    /// <summary>Row r of a Q8_0, Q4_K or Q6_K matrix in ggml's block layout (copied out of its panel).</summary>
     public void CopyBlockRow(int r, Span<byte> blocks)
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
+        if (Format == WeightFormat.Q6_K)
+        {
+            Q6KRow(r).CopyTo(blocks);
+            return;
+        }
         var all = new ReadOnlySpan<byte>(Panels, checked((int)StoredBytes));
         if (Format == WeightFormat.Q8_0) Q8_0Panel.UnpackRow(all, r, Q8_0Panel.Blocks(Cols), blocks);
         else Q4_KPanel.UnpackRow(all, r, Q4_K.Blocks(Cols), blocks);
+    }
+
+    /// <summary>Row r of a Q6_K matrix, as stored.</summary>
+    internal ReadOnlySpan<byte> Q6KRow(int r)
+    {
+        if (Format != WeightFormat.Q6_K) throw new InvalidOperationException($"{Name} is {Format}, not Q6_K");
+        int rowBytes = Q6_K.RowBytes(Cols);
+        return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
     }
 
     /// <summary>The panel layout of a Q8_0 or Q4_K matrix (read by the kernels).</summary>
@@ -202,6 +222,9 @@ public sealed unsafe class WeightMatrix
         {
             case WeightFormat.F32:
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
+            case WeightFormat.Q6_K:
+                Q6_K.DequantizeRow(Q6KRow(r), scratch[..Cols]);
+                return scratch[..Cols];
             case WeightFormat.Q8_0:
             case WeightFormat.Q4_K:
                 var blocks = new byte[BlockRowBytes(Format, Cols)];
@@ -268,4 +291,7 @@ public enum WeightFormat
 
     /// <summary>ggml Q4_K (256-value super-blocks), quantised at load or read from GGUF.</summary>
     Q4_K,
+
+    /// <summary>ggml Q6_K (256-value super-blocks), read as stored from GGUF files.</summary>
+    Q6_K,
 }
