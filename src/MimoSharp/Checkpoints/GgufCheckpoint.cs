@@ -159,9 +159,10 @@ public static unsafe class GgufCheckpoint
                 GgmlType.BF16 => (DType.BF16, null),
                 GgmlType.Q8_0 => (DType.U8, WeightFormat.Q8_0),
                 GgmlType.Q4_K => (DType.U8, WeightFormat.Q4_K),
+                GgmlType.Q5_K => (DType.U8, WeightFormat.Q5_K),
                 GgmlType.Q6_K => (DType.U8, WeightFormat.Q6_K),
                 _ => throw new CheckpointException(
-                    $"{f.Path}: tensor {t.Name} is {t.Type}, which MimoSharp cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_K, Q6_K); " +
+                    $"{f.Path}: tensor {t.Name} is {t.Type}, which MimoSharp cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K); " +
                     "convert the original checkpoint with `mimo convert --to gguf --quant q8_0|q4_k` instead"),
             };
             if (blocks is not null && shape.Length != 2)

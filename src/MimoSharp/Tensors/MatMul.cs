@@ -33,8 +33,9 @@ public static class MatMul
             case WeightFormat.Q4_K:
                 PanelCompute<Q4KPanels>(w, x, n, y);
                 return;
+            case WeightFormat.Q5_K:
             case WeightFormat.Q6_K:
-                Q6KCompute(w, x, n, y);
+                StoredBlocksCompute(w, x, n, y);
                 return;
         }
         float[]? arranged = null;
@@ -161,8 +162,8 @@ public static class MatMul
 
     private const int PanelRows = 16;
 
-    /// <summary>Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>
-    private static unsafe void Q6KCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+    /// <summary>Q5_K and Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>
+    private static unsafe void StoredBlocksCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
         int cols = w.Cols, xBytes = Q4_K.ActivationRowBytes(cols);
         byte[] xq = ArrayPool<byte>.Shared.Rent(n * xBytes);
@@ -172,7 +173,7 @@ public static class MatMul
             fixed (byte* pq = xq)
             fixed (float* py = y)
             {
-                var kernel = new Q6KRows(w, pq, n, py);
+                var kernel = new StoredRows(w, pq, n, py);
                 Split(ref kernel, w.Rows, w, n);
             }
         }
@@ -182,16 +183,20 @@ public static class MatMul
         }
     }
 
-    private readonly unsafe struct Q6KRows(WeightMatrix w, byte* xq, int n, float* y) : IRangeKernel
+    private readonly unsafe struct StoredRows(WeightMatrix w, byte* xq, int n, float* y) : IRangeKernel
     {
         public void Compute(int first, int end)
         {
-            int xBytes = Q4_K.ActivationRowBytes(w.Cols), blocks = Q6_K.Blocks(w.Cols);
+            int xBytes = Q4_K.ActivationRowBytes(w.Cols), blocks = Q4_K.Blocks(w.Cols);
+            bool q6 = w.Format == WeightFormat.Q6_K;
             for (int r = first; r < end; r++)
             {
-                var row = w.Q6KRow(r);
+                var row = w.StoredRow(r);
                 for (int t = 0; t < n; t++)
-                    y[(long)t * w.Rows + r] = Q6_K.Dot(row, new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes), blocks);
+                {
+                    var x = new ReadOnlySpan<byte>(xq + (long)t * xBytes, xBytes);
+                    y[(long)t * w.Rows + r] = q6 ? Q6_K.Dot(row, x, blocks) : Q5_K.Dot(row, x, blocks);
+                }
             }
         }
     }

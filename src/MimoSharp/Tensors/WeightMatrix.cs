@@ -81,6 +81,7 @@ public sealed unsafe class WeightMatrix
     {
         WeightFormat.Q8_0 => Q8_0.RowBytes(cols),
         WeightFormat.Q4_K => Q4_K.RowBytes(cols),
+        WeightFormat.Q5_K => Q5_K.RowBytes(cols),
         _ => Q6_K.RowBytes(cols),
     };
 
@@ -124,13 +125,13 @@ public sealed unsafe class WeightMatrix
         if (weight.Shape.Length != 2)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} has shape {weight.ShapeText}, expected a matrix");
         int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
-        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K or WeightFormat.Q6_K))
+        if (format is not (WeightFormat.Q8_0 or WeightFormat.Q4_K or WeightFormat.Q5_K or WeightFormat.Q6_K))
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} is {format}, which has no block kernel");
         int rowBytes = BlockRowBytes(format, cols);
         long expected = (long)rowBytes * rows;
         if (weight.ByteLength != expected)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
-        if (format == WeightFormat.Q6_K) // computed as stored, row by row: no copy
+        if (format is WeightFormat.Q5_K or WeightFormat.Q6_K) // computed as stored, row by row: no copy
             return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
         byte* stored = weight.Data;
         var packed = Pack(weight.Name, rows, cols, weight.DType, format, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
@@ -138,13 +139,13 @@ public sealed unsafe class WeightMatrix
         return packed;
     }
 
-    /// <summary>Row r of a Q8_0, Q4_K or Q6_K matrix in ggml's block layout (copied out of its panel).</summary>
+    /// <summary>Row r of a block-format matrix in ggml's block layout (copied out of its panel, or as stored).</summary>
     public void CopyBlockRow(int r, Span<byte> blocks)
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
-        if (Format == WeightFormat.Q6_K)
+        if (Format is WeightFormat.Q5_K or WeightFormat.Q6_K)
         {
-            Q6KRow(r).CopyTo(blocks);
+            StoredRow(r).CopyTo(blocks);
             return;
         }
         var all = new ReadOnlySpan<byte>(Panels, checked((int)StoredBytes));
@@ -152,11 +153,11 @@ public sealed unsafe class WeightMatrix
         else Q4_KPanel.UnpackRow(all, r, Q4_K.Blocks(Cols), blocks);
     }
 
-    /// <summary>Row r of a Q6_K matrix, as stored.</summary>
-    internal ReadOnlySpan<byte> Q6KRow(int r)
+    /// <summary>Row r of a Q5_K or Q6_K matrix, as stored.</summary>
+    internal ReadOnlySpan<byte> StoredRow(int r)
     {
-        if (Format != WeightFormat.Q6_K) throw new InvalidOperationException($"{Name} is {Format}, not Q6_K");
-        int rowBytes = Q6_K.RowBytes(Cols);
+        if (Format is not (WeightFormat.Q5_K or WeightFormat.Q6_K)) throw new InvalidOperationException($"{Name} is {Format}, not stored in ggml blocks");
+        int rowBytes = BlockRowBytes(Format, Cols);
         return new ReadOnlySpan<byte>(_data + (long)r * rowBytes, rowBytes);
     }
 
@@ -222,8 +223,11 @@ public sealed unsafe class WeightMatrix
         {
             case WeightFormat.F32:
                 return new ReadOnlySpan<float>((float*)_data + (long)r * Cols, Cols);
+            case WeightFormat.Q5_K:
+                Q5_K.DequantizeRow(StoredRow(r), scratch[..Cols]);
+                return scratch[..Cols];
             case WeightFormat.Q6_K:
-                Q6_K.DequantizeRow(Q6KRow(r), scratch[..Cols]);
+                Q6_K.DequantizeRow(StoredRow(r), scratch[..Cols]);
                 return scratch[..Cols];
             case WeightFormat.Q8_0:
             case WeightFormat.Q4_K:
@@ -291,6 +295,9 @@ public enum WeightFormat
 
     /// <summary>ggml Q4_K (256-value super-blocks), quantised at load or read from GGUF.</summary>
     Q4_K,
+
+    /// <summary>ggml Q5_K (256-value super-blocks), read as stored from GGUF files.</summary>
+    Q5_K,
 
     /// <summary>ggml Q6_K (256-value super-blocks), read as stored from GGUF files.</summary>
     Q6_K,

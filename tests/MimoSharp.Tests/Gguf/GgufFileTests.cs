@@ -146,13 +146,13 @@ public sealed class GgufFileTests : IDisposable
             foreach (var t in f.TensorList)
             {
                 bool retype = t.Name == "blk.0.ffn_down.weight";
-                byte[] data = retype ? new byte[MimoSharp.Checkpoints.Gguf.RowBytes(GgmlType.Q5_K, t.Dims[0]) * t.Dims[1]] : f.Bytes(t).ToArray();
-                w.AddTensor(t.Name, t.Dims, retype ? GgmlType.Q5_K : t.Type, s => s.Write(data));
+                byte[] data = retype ? new byte[MimoSharp.Checkpoints.Gguf.RowBytes(GgmlType.Q4_0, t.Dims[0]) * t.Dims[1]] : f.Bytes(t).ToArray();
+                w.AddTensor(t.Name, t.Dims, retype ? GgmlType.Q4_0 : t.Type, s => s.Write(data));
             }
             w.Write(q6);
         }
         var q6Error = Assert.Throws<CheckpointException>(() => MimoModel.Load(q6).Dispose());
-        Assert.Contains("blk.0.ffn_down.weight is Q5_K", q6Error.Message);
+        Assert.Contains("blk.0.ffn_down.weight is Q4_0", q6Error.Message);
     }
 
     [Fact]

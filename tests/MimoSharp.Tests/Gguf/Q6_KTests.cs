@@ -78,7 +78,7 @@ public sealed class Q6_KTests : IDisposable
                 Q4_K.QuantizeActivations(x.AsSpan(t * cols, cols), xq);
                 for (int r = 0; r < rows; r++)
                 {
-                    Q6_K.DequantizeRow(w.Q6KRow(r), wd);
+                    Q6_K.DequantizeRow(w.StoredRow(r), wd);
                     double reference = 0;
                     for (int b = 0; b < cols / 256; b++)
                     {
@@ -92,7 +92,7 @@ public sealed class Q6_KTests : IDisposable
             // The SIMD integer part equals the scalar one block by block.
             for (int b = 0; b < cols / 256; b++)
             {
-                var wb = w.Q6KRow(1).Slice(b * Q6_K.BlockBytes, Q6_K.BlockBytes);
+                var wb = w.StoredRow(1).Slice(b * Q6_K.BlockBytes, Q6_K.BlockBytes);
                 var xb = xq.AsSpan(b * Q4_K.ActivationBlockBytes, Q4_K.ActivationBlockBytes);
                 Assert.Equal(Q6_K.PortableDots(wb, xb), Q6_K.Avx2Dots(wb, xb));
             }
