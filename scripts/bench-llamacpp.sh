@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-.cache/bench}
-mkdir -p "$dir"
+mkdir -p "$dir" .cache
+[ -f .cache/.gitignore ] || printf '*\n' > .cache/.gitignore   # the random models must never be committed
 dotnet build MimoSharp.slnx -c Release -v q -nologo > /dev/null
 mimo=src/MimoSharp.Cli/bin/Release/net10.0/mimo
 for size in 50m 400m 2b; do
