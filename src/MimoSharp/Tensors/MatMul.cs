@@ -151,7 +151,7 @@ public static class MatMul
             fixed (float* py = y)
             {
                 var kernel = new PanelKernel<TFormat>(w, pq, n, py);
-                Split(ref kernel, (rows + PanelRows - 1) / PanelRows, w, n);
+                Split(ref kernel, Q8_0Panel.Panels(rows), w, n);
             }
         }
         finally
@@ -160,7 +160,7 @@ public static class MatMul
         }
     }
 
-    private const int PanelRows = 16;
+    private const int PanelRows = Q8_0Panel.Rows;
 
     /// <summary>Q5_K and Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>
     private static unsafe void StoredBlocksCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)

@@ -25,7 +25,8 @@ namespace MimoSharp.Tensors;
 /// </summary>
 public static unsafe class Q4_KPanel
 {
-    public const int Rows = 16;
+    /// <summary>The panel height, shared with <see cref="Q8_0Panel"/> (MatMul tiles outputs by it for both).</summary>
+    public const int Rows = Q8_0Panel.Rows;
     private const int SubBlocks = Q4_K.SubBlocks;
     private const int ScalesOffset = 4 * Rows;
     private const int MinsOffset = ScalesOffset + SubBlocks * Rows;
@@ -36,9 +37,7 @@ public static unsafe class Q4_KPanel
     /// <summary>Whether the AVX-512 kernels run (tests turn them off to check the AVX2 path gives the same bits).</summary>
     internal static bool Avx512Enabled { get; set; } = Avx512BW.IsSupported;
 
-    public static int Panels(int rows) => (rows + Rows - 1) / Rows;
-
-    public static long Bytes(int rows, int cols) => (long)Panels(rows) * Q4_K.Blocks(cols) * BlockBytes;
+    public static long Bytes(int rows, int cols) => (long)Q8_0Panel.Panels(rows) * Q4_K.Blocks(cols) * BlockBytes;
 
     /// <summary>Writes row <paramref name="r"/> (ggml Q4_K super-blocks) into its panel; rows never written stay zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

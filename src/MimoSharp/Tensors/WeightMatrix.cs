@@ -98,11 +98,15 @@ public sealed unsafe class WeightMatrix
     /// Builds a Q8_0 or Q4_K matrix in panel layout (<see cref="Q8_0Panel"/>, <see cref="Q4_KPanel"/>) from rows given
     /// one at a time in ggml's block layout, a run of whole panels per job so threads never share a panel.
     /// </summary>
-    private static WeightMatrix Pack(string name, int rows, int cols, DType dtype, WeightFormat format, BlockRowSource rowAt)
+    private static WeightMatrix Pack(string name, int rows, int cols, DType dtype, WeightFormat format, BlockRowSource rowAt, string? file = null)
     {
+        string where = file is null ? name : $"{name} in {file}";
         bool q8 = format == WeightFormat.Q8_0;
         int blocks = q8 ? Q8_0Panel.Blocks(cols) : Q4_K.Blocks(cols), panels = Q8_0Panel.Panels(rows);
-        int bytes = checked((int)(q8 ? Q8_0Panel.Bytes(rows, cols) : Q4_KPanel.Bytes(rows, cols)));
+        long size = q8 ? Q8_0Panel.Bytes(rows, cols) : Q4_KPanel.Bytes(rows, cols);
+        if (size > int.MaxValue)
+            throw new CheckpointException($"tensor {where} ({rows}x{cols}) needs {size} bytes as {format} panels; one matrix is limited to 2 GiB");
+        int bytes = (int)size;
         byte* memory = WeightArena.Allocate(bytes, out object owner);
         nint address = (nint)memory;
         int jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
@@ -112,11 +116,37 @@ public sealed unsafe class WeightMatrix
             var packed = new Span<byte>((byte*)address, bytes);
             for (int r = job * per * Q8_0Panel.Rows; r < Math.Min(rows, (job + 1) * per * Q8_0Panel.Rows); r++)
             {
-                if (q8) Q8_0Panel.PackRow(rowAt(scratch, r), r, packed, blocks);
-                else Q4_KPanel.PackRow(rowAt(scratch, r), r, packed, blocks);
+                var row = rowAt(scratch, r);
+                CheckScales(where, format, row, r);
+                if (q8) Q8_0Panel.PackRow(row, r, packed, blocks);
+                else Q4_KPanel.PackRow(row, r, packed, blocks);
             }
         });
         return new WeightMatrix(name, rows, cols, dtype, memory, null, 0, 0, 0, bytes, format, owner);
+    }
+
+    /// <summary>
+    /// A block scale that is not finite (a corrupt file, or NaN/∞ among the weights quantised at load) is refused: the
+    /// panels read scales without a conversion instruction, so it would otherwise compute as a finite wrong value.
+    /// </summary>
+    private static void CheckScales(string name, WeightFormat format, ReadOnlySpan<byte> row, int r)
+    {
+        int blockBytes = format switch
+        {
+            WeightFormat.Q8_0 => Q8_0.BlockBytes,
+            WeightFormat.Q4_K => Q4_K.BlockBytes,
+            WeightFormat.Q5_K => Q5_K.BlockBytes,
+            _ => Q6_K.BlockBytes,
+        };
+        // Where each format keeps its f16 scales: d (and dmin) first, except Q6_K's d last.
+        int first = format == WeightFormat.Q6_K ? 208 : 0, count = format is WeightFormat.Q4_K or WeightFormat.Q5_K ? 2 : 1;
+        for (int b = 0; b < row.Length / blockBytes; b++)
+            for (int k = 0; k < count; k++)
+            {
+                Half h = MemoryMarshal.Read<Half>(row[(b * blockBytes + first + 2 * k)..]);
+                if (!Half.IsFinite(h))
+                    throw new CheckpointException($"tensor {name}: row {r}, block {b} has a non-finite {(k == 0 ? "scale" : "min scale")} ({h}): corrupt weights?");
+            }
     }
 
     /// <summary>Wraps weights stored in a ggml block format (Q8_0 or Q4_K rows, e.g. from a GGUF file), repacked into panels.</summary>
@@ -131,10 +161,13 @@ public sealed unsafe class WeightMatrix
         long expected = (long)rowBytes * rows;
         if (weight.ByteLength != expected)
             throw new CheckpointException($"{weight.File}: tensor {weight.Name} ({format} {rows}x{cols}) has {weight.ByteLength} bytes, expected {expected}");
-        if (format is WeightFormat.Q5_K or WeightFormat.Q6_K) // computed as stored, row by row: no copy
-            return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
         byte* stored = weight.Data;
-        var packed = Pack(weight.Name, rows, cols, weight.DType, format, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes));
+        if (format is WeightFormat.Q5_K or WeightFormat.Q6_K) // computed as stored, row by row: no copy
+        {
+            for (int r = 0; r < rows; r++) CheckScales($"{weight.Name} in {weight.File}", format, new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes), r);
+            return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, format, mapped: weight.Mapped);
+        }
+        var packed = Pack(weight.Name, rows, cols, weight.DType, format, (_, r) => new ReadOnlySpan<byte>(stored + (long)r * rowBytes, rowBytes), weight.File);
         if (weight.Mapped) MappedFile.Release(stored, weight.ByteLength);
         return packed;
     }

@@ -79,13 +79,7 @@ public sealed class Q6_KTests : IDisposable
                 for (int r = 0; r < rows; r++)
                 {
                     Q6_K.DequantizeRow(w.StoredRow(r), wd);
-                    double reference = 0;
-                    for (int b = 0; b < cols / 256; b++)
-                    {
-                        float dx = MemoryMarshal.Read<float>(xq.AsSpan(b * Q4_K.ActivationBlockBytes));
-                        var q = MemoryMarshal.Cast<byte, sbyte>(xq.AsSpan(b * Q4_K.ActivationBlockBytes + 4, 256));
-                        for (int i = 0; i < 256; i++) reference += (double)wd[b * 256 + i] * dx * q[i];
-                    }
+                    double reference = Q8KReference.Dot(wd, xq);
                     Assert.InRange(Math.Abs(y[t * rows + r] - reference), 0, 1e-5 * Math.Max(1, Math.Abs(reference)));
                 }
             }
