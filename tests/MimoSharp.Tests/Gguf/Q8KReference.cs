@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MimoSharp.Checkpoints;
 using MimoSharp.Tensors;
 
 namespace MimoSharp.Tests.Gguf;
@@ -18,5 +19,33 @@ internal static class Q8KReference
                 sum += (double)weights[b * Q4_K.BlockValues + i] * d * q[i];
         }
         return sum;
+    }
+
+    /// <summary>
+    /// Multiplies a stored K-quant matrix (rows of ggml blocks) by random inputs through MatMul and checks every output
+    /// against <see cref="Dot"/> of its dequantised row; returns the last input as Q8_K, for checks of the kernel parts.
+    /// </summary>
+    public static unsafe byte[] AssertMatMulMatches(WeightFormat format, byte[] data, int rows, int cols, Random rng, int inputs = 3)
+    {
+        var x = Enumerable.Range(0, inputs * cols).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        var y = new float[inputs * rows];
+        var xq = new byte[Q4_K.ActivationRowBytes(cols)];
+        fixed (byte* p = data)
+        {
+            var info = new TensorInfo { Name = "w", DType = DType.U8, Shape = [rows, cols], File = "memory", Data = p, ByteLength = data.Length, BlockFormat = format };
+            var w = WeightMatrix.From(info, null, null);
+            MatMul.Compute(w, x, inputs, y);
+            var wd = new float[cols];
+            for (int t = 0; t < inputs; t++)
+            {
+                Q4_K.QuantizeActivations(x.AsSpan(t * cols, cols), xq);
+                for (int r = 0; r < rows; r++)
+                {
+                    double reference = Dot(w.Row(r, wd), xq);
+                    Assert.InRange(Math.Abs(y[t * rows + r] - reference), 0, 1e-5 * Math.Max(1, Math.Abs(reference)));
+                }
+            }
+        }
+        return xq;
     }
 }
