@@ -69,7 +69,7 @@ public static class NetworkCheckpoint
     private static float[] Decode(Checkpoint checkpoint, TensorInfo info)
     {
         if (info.Shape.Length != 2 || info.DType != DType.F8_E4M3) return info.ToFloat32();
-        var matrix = WeightMatrix.From(info, checkpoint.TryGet(info.Name + "_scale_inv"), checkpoint.Config.WeightBlockSize);
+        var matrix = checkpoint.Matrix(info.Name);
         var values = new float[(long)matrix.Rows * matrix.Cols];
         var scratch = new float[matrix.Cols];
         for (int r = 0; r < matrix.Rows; r++) matrix.Row(r, scratch).CopyTo(values.AsSpan(r * matrix.Cols, matrix.Cols));

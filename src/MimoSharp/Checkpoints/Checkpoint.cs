@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MimoSharp.Config;
+using MimoSharp.Tensors;
 
 namespace MimoSharp.Checkpoints;
 
@@ -121,6 +122,27 @@ public sealed class Checkpoint : IDisposable
             throw new CheckpointException(
                 $"{info.File}: tensor {name} has shape {info.ShapeText}, expected [{string.Join(", ", shape)}] from config.json");
         return info;
+    }
+
+    /// <summary>
+    /// A weight matrix as stored, its shape checked. FP8 weights come with their block scales in whichever layout the
+    /// file uses: the plain grid, or for k_proj/v_proj the released checkpoint's fused K|V blocks, told apart by the K
+    /// scale's row count (<see cref="FusedKvScales"/>).
+    /// </summary>
+    public WeightMatrix Matrix(string name, params long[] shape)
+    {
+        var w = Get(name, shape);
+        if (w.DType == DType.F8_E4M3 && name.EndsWith(".weight", StringComparison.Ordinal)
+            && Config.Fp8IgnoredLayers.Contains(name[..^".weight".Length]))
+            throw new CheckpointException(
+                $"{w.File}: tensor {name} is F8_E4M3 but config.json's quantization_config.ignored_layers lists {name[..^".weight".Length]} as unquantised");
+        var scale = w.DType == DType.F8_E4M3 ? TryGet(name + "_scale_inv") : null;
+        if (scale is not null && Config.WeightBlockSize is int[] block && w.Shape.Length == 2
+            && FusedKvScales.TryParse(name, Config, out var attention, out string prefix, out bool isValue)
+            && TryGet(prefix + "k_proj.weight_scale_inv") is TensorInfo kScale
+            && FusedKvScales.Detect(kScale, attention, block[0], block[1], checked((int)w.Shape[1])) == Fp8ScaleLayout.PerHeadFusedKv)
+            return FusedKvScales.Open(this, w, prefix, attention, isValue, block);
+        return WeightMatrix.From(w, scale, Config.WeightBlockSize);
     }
 
     public void Dispose()

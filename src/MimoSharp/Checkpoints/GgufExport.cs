@@ -91,12 +91,7 @@ public static class GgufExport
             return want;
         }
 
-        WeightMatrix Source(string hub)
-        {
-            var t = checkpoint.Get(hub);
-            var scale = t.DType == DType.F8_E4M3 ? checkpoint.TryGet(hub + "_scale_inv") : null;
-            return WeightMatrix.From(t, scale, cfg.WeightBlockSize);
-        }
+        WeightMatrix Source(string hub) => checkpoint.Matrix(hub);
 
         void Matrix(string hub, string gguf, bool quantizable = true)
         {

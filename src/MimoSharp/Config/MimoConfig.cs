@@ -47,6 +47,12 @@ public sealed record MimoConfig
     /// <summary>FP8 block size [rows, cols] from <c>quantization_config.weight_block_size</c>, if any.</summary>
     public int[]? WeightBlockSize { get; init; }
 
+    /// <summary>
+    /// Linear modules <c>quantization_config.ignored_layers</c> says were left unquantised (the release: every
+    /// <c>o_proj</c>, main and MTP); their weights must not be stored as FP8.
+    /// </summary>
+    public IReadOnlyList<string> Fp8IgnoredLayers { get; init; } = [];
+
     /// <summary>The config as read, kept so a checkpoint we write carries every key through.</summary>
     public JsonObject? Raw { get; init; }
 
@@ -112,19 +118,43 @@ public sealed record MimoConfig
         };
 
         int[]? block = null;
+        string[] ignored = [];
         if (obj["quantization_config"] is JsonObject q)
         {
-            string method = q["quant_method"]?.GetValue<string>() ?? "";
+            string? Text(string key, string fallback) => q[key] switch
+            {
+                null => fallback,
+                JsonValue v when v.TryGetValue(out string? t) => t,
+                var other => throw new MimoConfigException(source, "quantization_config." + key, $"{key} must be a string, got {other.ToJsonString()}"),
+            };
+            string? method = Text("quant_method", "");
             if (method != "fp8")
                 throw new MimoConfigException(source, "quantization_config.quant_method",
                     $"quant_method \"{method}\" is not supported (expected \"fp8\")");
-            string fmt = q["fmt"]?.GetValue<string>() ?? "e4m3";
+            string? fmt = Text("fmt", "e4m3");
             if (fmt != "e4m3")
                 throw new MimoConfigException(source, "quantization_config.fmt",
                     $"fp8 format \"{fmt}\" is not supported (expected \"e4m3\")");
-            block = q["weight_block_size"] is JsonArray b && b.Count == 2
-                ? [b[0]!.GetValue<int>(), b[1]!.GetValue<int>()]
-                : [128, 128];
+            // "dynamic": activations are quantised (by FP8 engines) on the fly, never stored; this engine keeps them in
+            // float32, which is what the official equations compute. "static" would need stored input scales.
+            string? activations = Text("activation_scheme", "dynamic");
+            if (activations != "dynamic")
+                throw new MimoConfigException(source, "quantization_config.activation_scheme",
+                    $"activation_scheme \"{activations}\" is not supported (expected \"dynamic\": no stored activation scales)");
+            block = q["weight_block_size"] switch
+            {
+                null => [128, 128],
+                JsonArray b when b.Count == 2 && b.All(x => x is JsonValue v && v.TryGetValue(out int _)) => [b[0]!.GetValue<int>(), b[1]!.GetValue<int>()],
+                var other => throw new MimoConfigException(source, "quantization_config.weight_block_size",
+                    $"weight_block_size must be two integers [rows, cols], got {other.ToJsonString()}"),
+            };
+            ignored = q["ignored_layers"] switch
+            {
+                null => [],
+                JsonArray a when a.All(x => x is JsonValue v && v.TryGetValue(out string? _)) => a.Select(x => x!.GetValue<string>()).ToArray(),
+                var other => throw new MimoConfigException(source, "quantization_config.ignored_layers",
+                    $"ignored_layers must be a list of module names, got {other.ToJsonString()}"),
+            };
         }
 
         // Keys whose other values would change the equations this engine implements: refuse rather than guess.
@@ -165,6 +195,7 @@ public sealed record MimoConfig
             BosTokenId = r.IntOrNull("bos_token_id"),
             EosTokenIds = eos,
             WeightBlockSize = block,
+            Fp8IgnoredLayers = ignored,
             Raw = obj,
         };
         cfg.Validate(source);

@@ -12,9 +12,7 @@ internal sealed class WeightLoader(Checkpoint checkpoint, WeightFormat? quantiza
     /// <param name="quantizable">False for weights read by lookup or used for decisions (embeddings, router): they stay as stored.</param>
     public WeightMatrix Matrix(string name, int rows, int cols, bool quantizable = true)
     {
-        var w = checkpoint.Get(name, rows, cols);
-        var scale = w.DType == DType.F8_E4M3 ? checkpoint.TryGet(name + "_scale_inv") : null;
-        var matrix = WeightMatrix.From(w, scale, Config.WeightBlockSize);
+        var matrix = checkpoint.Matrix(name, rows, cols);
         return quantizable && quantization is WeightFormat q ? matrix.Quantize(q) : matrix;
     }
 

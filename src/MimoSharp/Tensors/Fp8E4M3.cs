@@ -41,6 +41,25 @@ public static class Fp8E4M3
         for (; i < src.Length; i++) Unsafe.Add(ref pd, i) = table[Unsafe.Add(ref ps, i)] * scale;
     }
 
+    /// <summary>Whether any byte is one of the two NaN codes (0x7F, 0xFF): a corrupt weight the shift decode would read as ±480.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool HasNaN(ReadOnlySpan<byte> bytes)
+    {
+        int i = 0;
+        ref byte p = ref MemoryMarshal.GetReference(bytes);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var code = Vector256.Create((byte)0x7F);
+            var found = Vector256<byte>.Zero;
+            for (; i <= bytes.Length - 32; i += 32)
+                found |= Vector256.Equals(Vector256.LoadUnsafe(ref p, (nuint)i) & code, code);
+            if (found != Vector256<byte>.Zero) return true;
+        }
+        for (; i < bytes.Length; i++)
+            if ((Unsafe.Add(ref p, i) & 0x7F) == 0x7F) return true;
+        return false;
+    }
+
     private static float[] BuildTable()
     {
         var t = new float[256];

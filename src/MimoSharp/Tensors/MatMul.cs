@@ -37,6 +37,9 @@ public static class MatMul
             case WeightFormat.Q6_K:
                 StoredBlocksCompute(w, x, n, y);
                 return;
+            case WeightFormat.Fp8Block:
+                Fp8Compute(w, x, n, y);
+                return;
         }
         float[]? arranged = null;
         if (w.Format == WeightFormat.BF16)
@@ -161,6 +164,42 @@ public static class MatMul
     }
 
     private const int PanelRows = Q8_0Panel.Rows;
+
+    /// <summary>
+    /// FP8 weights as stored (<see cref="Fp8Block"/>), in groups of rows split over the threads. For a few inputs the
+    /// inputs are pre-scaled by 2^120 once, which saves the kernel a multiply per weight (same bits either way).
+    /// </summary>
+    private static unsafe void Fp8Compute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+    {
+        int count = n * w.Cols;
+        bool prescale = n <= Fp8Block.DirectMaxInputs && Fp8Block.CanPrescale(x[..count]);
+        float[]? scaled = null;
+        if (prescale)
+        {
+            scaled = ArrayPool<float>.Shared.Rent(count);
+            x[..count].CopyTo(scaled);
+            VectorMath.Scale(scaled.AsSpan(0, count), Fp8Block.TwoTo120);
+            x = scaled.AsSpan(0, count);
+        }
+        try
+        {
+            fixed (float* px = x)
+            fixed (float* py = y)
+            {
+                var kernel = new Fp8Rows(w, px, prescale, n, py);
+                Split(ref kernel, Fp8Block.Groups(w.Rows), w, n);
+            }
+        }
+        finally
+        {
+            if (scaled is not null) ArrayPool<float>.Shared.Return(scaled);
+        }
+    }
+
+    private readonly unsafe struct Fp8Rows(WeightMatrix w, float* x, bool prescaled, int n, float* y) : IRangeKernel
+    {
+        public void Compute(int first, int end) => Fp8Block.Multiply(w, x, prescaled, n, y, first, end);
+    }
 
     /// <summary>Q5_K and Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>
     private static unsafe void StoredBlocksCompute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)

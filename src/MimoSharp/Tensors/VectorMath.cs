@@ -138,6 +138,32 @@ public static class VectorMath
         for (; i < x.Length; i++) y[i] = MathF.FusedMultiplyAdd(x[i], a, y[i]);
     }
 
+    /// <summary>The largest |x[i]|; NaN if any element is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float MaxAbs(ReadOnlySpan<float> x)
+    {
+        int i = 0;
+        var m = Vector256<float>.Zero;
+        var nan = Vector256<float>.Zero;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= x.Length - 8; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref px, (nuint)i);
+                m = Vector256.Max(m, Vector256.Abs(v));
+                nan |= ~Vector256.Equals(v, v);
+            }
+        float result = nan != Vector256<float>.Zero ? float.NaN : Vector256.Max(m, Vector256<float>.Zero).ToScalar();
+        for (int j = 1; j < 8 && !float.IsNaN(result); j++) result = MathF.Max(result, m.GetElement(j));
+        for (; i < x.Length; i++)
+        {
+            float a = MathF.Abs(x[i]);
+            if (float.IsNaN(a)) return float.NaN;
+            result = MathF.Max(result, a);
+        }
+        return result;
+    }
+
     /// <summary>y += x.</summary>
     public static void Add(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitivesAdd(x, y);
 

@@ -16,6 +16,9 @@ public sealed unsafe class WeightMatrix
     private readonly float* _scales;
     private readonly int _blockRows, _blockCols, _scaleCols;
 
+    /// <summary>FP8 only: each weight row's row of <see cref="_scales"/>, where the scales are not the plain grid (r / block rows).</summary>
+    private readonly int[]? _scaleRowOf;
+
     private readonly object? _owned; // keeps the memory of a copy made at load (WeightArena) alive
 
     /// <summary>Whether the data is a read-only file mapping (from a checkpoint), whose pages can be dropped and re-read.</summary>
@@ -34,10 +37,23 @@ public sealed unsafe class WeightMatrix
     /// <summary>Bytes the kernel streams to use every row once (weights plus FP8 scales).</summary>
     public long StoredBytes { get; }
 
+    /// <summary>How FP8 block scales map onto rows (<see cref="Fp8ScaleLayout.None"/> for other formats).</summary>
+    public Fp8ScaleLayout ScaleLayout => _scales == null ? Fp8ScaleLayout.None : _scaleRowOf is null ? Fp8ScaleLayout.Grid : Fp8ScaleLayout.PerHeadFusedKv;
+
+    /// <summary>Columns per FP8 scale block.</summary>
+    internal int BlockCols => _blockCols;
+
+    /// <summary>The FP8 block scales of row r, one per <see cref="BlockCols"/> columns.</summary>
+    internal float* ScaleRow(int r) => _scales + (long)(_scaleRowOf is null ? r / _blockRows : _scaleRowOf[r]) * _scaleCols;
+
+    /// <summary>The FP8 e4m3 bytes of row r, as stored.</summary>
+    internal byte* Fp8Row(int r) => _data + (long)r * Cols;
+
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
-        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false)
+        int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false,
+        int[]? scaleRowOf = null)
     {
-        Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales;
+        Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales; _scaleRowOf = scaleRowOf;
         _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
         Format = format ?? dtype switch
         {
@@ -73,7 +89,7 @@ public sealed unsafe class WeightMatrix
         if (!_mapped) return;
         long dataBytes = _scales == null ? StoredBytes : (long)Rows * Cols; // FP8: one byte a value, then the scales
         MappedFile.Release(_data, dataBytes);
-        if (_scales != null) MappedFile.Release((byte*)_scales, StoredBytes - dataBytes);
+        if (_scales != null && _scaleRowOf is null) MappedFile.Release((byte*)_scales, StoredBytes - dataBytes); // fused-layout scales are a managed copy
     }
 
     /// <summary>ggml's bytes per row of a block format.</summary>
@@ -215,25 +231,46 @@ public sealed unsafe class WeightMatrix
             case DType.BF16:
                 return new WeightMatrix(weight.Name, rows, cols, weight.DType, weight.Data, null, 0, 0, 0, weight.ByteLength, mapped: weight.Mapped);
             case DType.F8_E4M3:
-                if (scaleInv is null)
-                    throw new CheckpointException(
-                        $"{weight.File}: tensor {weight.Name} is F8_E4M3 but {weight.Name}_scale_inv is missing");
-                if (blockSize is null)
-                    throw new CheckpointException(
-                        $"{weight.File}: tensor {weight.Name} is F8_E4M3 but config.json has no quantization_config.weight_block_size");
-                int br = blockSize[0], bc = blockSize[1];
+                var (br, bc) = Fp8BlockSize(weight, scaleInv, blockSize);
                 long sr = (rows + br - 1) / br, sc = (cols + bc - 1) / bc;
-                if (scaleInv.Shape.Length != 2 || scaleInv.Shape[0] != sr || scaleInv.Shape[1] != sc)
+                if (scaleInv!.Shape.Length != 2 || scaleInv.Shape[0] != sr || scaleInv.Shape[1] != sc)
                     throw new CheckpointException(
                         $"{scaleInv.File}: tensor {scaleInv.Name} has shape {scaleInv.ShapeText}, expected [{sr}, {sc}] (ceil of {rows}x{cols} / {br}x{bc} blocks)");
-                if (scaleInv.DType != DType.F32)
-                    throw new CheckpointException($"{scaleInv.File}: tensor {scaleInv.Name} has dtype {scaleInv.DType}, expected F32");
                 return new WeightMatrix(weight.Name, rows, cols, DType.F8_E4M3, weight.Data, (float*)scaleInv.Data, br, bc, (int)sc,
                     weight.ByteLength + scaleInv.ByteLength, mapped: weight.Mapped && scaleInv.Mapped);
             default:
                 throw new CheckpointException(
                     $"{weight.File}: tensor {weight.Name} has dtype {weight.DType}, expected F32, F16, BF16 or F8_E4M3");
         }
+    }
+
+    /// <summary>The config's FP8 block size, after checking that an F8_E4M3 weight has an F32 scale tensor.</summary>
+    private static (int Rows, int Cols) Fp8BlockSize(TensorInfo weight, TensorInfo? scaleInv, int[]? blockSize)
+    {
+        if (scaleInv is null)
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} is F8_E4M3 but {weight.Name}_scale_inv is missing");
+        if (blockSize is null)
+            throw new CheckpointException($"{weight.File}: tensor {weight.Name} is F8_E4M3 but config.json has no quantization_config.weight_block_size");
+        if (scaleInv.DType != DType.F32)
+            throw new CheckpointException($"{scaleInv.File}: tensor {scaleInv.Name} has dtype {scaleInv.DType}, expected F32");
+        return (blockSize[0], blockSize[1]);
+    }
+
+    /// <summary>
+    /// Wraps an FP8 matrix whose rows take their scales from <paramref name="scaleRows"/> (a [k, ceil(cols/block)] copy)
+    /// through <paramref name="scaleRowOf"/>: the released checkpoint's fused K|V layout (<see cref="FusedKvScales"/>).
+    /// </summary>
+    internal static WeightMatrix FromFp8ScaleRows(TensorInfo weight, int[] blockSize, float[] scaleRows, int[] scaleRowOf)
+    {
+        int rows = checked((int)weight.Shape[0]), cols = checked((int)weight.Shape[1]);
+        int scaleCols = (cols + blockSize[1] - 1) / blockSize[1];
+        if (scaleRowOf.Length != rows || scaleRows.Length % scaleCols != 0)
+            throw new ArgumentException($"{weight.Name}: a scale row map of {scaleRowOf.Length} rows over {scaleRows.Length} scales does not fit {rows}x{cols}");
+        var pinned = GC.AllocateUninitializedArray<float>(scaleRows.Length, pinned: true);
+        scaleRows.CopyTo(pinned, 0);
+        fixed (float* scales = pinned)
+            return new WeightMatrix(weight.Name, rows, cols, DType.F8_E4M3, weight.Data, scales, blockSize[0], blockSize[1], scaleCols,
+                weight.ByteLength + 4L * scaleRows.Length, owned: pinned, mapped: weight.Mapped, scaleRowOf: scaleRowOf);
     }
 
     /// <summary>Wraps float32 data owned by the caller (pinned for the matrix's lifetime).</summary>
@@ -304,7 +341,7 @@ public sealed unsafe class WeightMatrix
     private void DecodeFp8Row(int r, Span<float> dst)
     {
         byte* row = _data + (long)r * Cols;
-        float* scaleRow = _scales + (long)(r / _blockRows) * _scaleCols;
+        float* scaleRow = ScaleRow(r);
         for (int b = 0, c0 = 0; c0 < Cols; b++, c0 += _blockCols)
         {
             int length = Math.Min(_blockCols, Cols - c0);

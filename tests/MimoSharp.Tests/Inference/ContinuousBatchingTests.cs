@@ -8,6 +8,7 @@ public sealed class ContinuousBatchingTests
 {
     [Theory]
     [InlineData("tiny_fp8")]
+    [InlineData("tiny_fp8_release")]
     [InlineData("tiny_bf16")]
     public void SequencesJoiningAndLeavingABatchGiveTheirSoloOutputs(string fixture)
     {

@@ -55,6 +55,7 @@ public sealed class SpeculativeDecodingTests
 
     [Theory]
     [InlineData("tiny_fp8")]
+    [InlineData("tiny_fp8_release")]
     [InlineData("tiny_bf16")]
     public void AdaptiveDepthKeepsGreedyOutput(string fixture)
     {

@@ -6,7 +6,7 @@ namespace MimoSharp.Tests.Support;
 /// <summary>Locates ../shared/fixtures beside the repository (CI puts a read-only copy there).</summary>
 public static class Fixtures
 {
-    public static readonly string[] Names = ["tiny_bf16", "tiny_fp8", "tiny_f32"];
+    public static readonly string[] Names = ["tiny_bf16", "tiny_fp8", "tiny_f32", "tiny_fp8_release"];
 
     public static string RepoRoot
     {
