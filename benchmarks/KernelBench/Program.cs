@@ -13,11 +13,13 @@ for (int i = 0; i + 1 < args.Length; i += 2)
 }
 
 // An expert's gate (fits L2), and a stack of 256 such matrices (64 MB of Q8_0: streamed from DRAM), as in decoding.
-(string Name, int Rows, int Cols, int Copies)[] shapes = [("768x256 (in L2)", 256, 768, 1), ("768x256 x 256 (DRAM)", 256, 768, 256)];
+(string Name, int Rows, int Cols, int Copies)[] shapes = [("768x256 (in L2)", 256, 768, 1), ("768x256 x 256 (DRAM)", 256, 768, 256),
+    ("4096x2048 x 16 (DRAM, real expert)", 2048, 4096, 16)];
 var random = new Random(1);
+var keepAlive = new List<object>(); // pinned arrays the FP8 matrices point into
 Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product");
-Console.WriteLine("format  shape                     threads   us/product   GB/s");
-foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_K })
+Console.WriteLine("format   shape                                threads   us/product   GB/s");
+foreach (var format in new[] { WeightFormat.Fp8Block, WeightFormat.Q8_0, WeightFormat.Q4_K })
     foreach (var (name, rows, cols, copies) in shapes)
     {
         var matrices = new WeightMatrix[copies];
@@ -25,6 +27,23 @@ foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_K })
         {
             for (int c = 0; c < copies; c++)
             {
+                if (format == WeightFormat.Fp8Block)
+                {
+                    // Random e4m3 codes (no NaN codes) under random 128x128 block scales, as stored in the official checkpoint.
+                    var codes = GC.AllocateUninitializedArray<byte>(rows * cols, pinned: true);
+                    random.NextBytes(codes);
+                    for (int i = 0; i < codes.Length; i++) if ((codes[i] & 0x7F) == 0x7F) codes[i] ^= 1;
+                    if (Environment.GetEnvironmentVariable("FP8_NO_SUBNORMAL") == "1")
+                        for (int i = 0; i < codes.Length; i++) codes[i] |= 0x08;
+                    var scales = GC.AllocateUninitializedArray<float>(((rows + 127) / 128) * ((cols + 127) / 128), pinned: true);
+                    for (int i = 0; i < scales.Length; i++) scales[i] = (float)(random.NextDouble() + 0.5) / 448;
+                    keepAlive.Add(codes);
+                    keepAlive.Add(scales);
+                    fixed (byte* pc = codes)
+                    fixed (float* ps = scales)
+                        matrices[c] = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
+                    continue;
+                }
                 var data = GC.AllocateUninitializedArray<float>(rows * cols, pinned: true);
                 for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
                 fixed (float* p = data) matrices[c] = WeightMatrix.FromPinned("w", p, rows, cols).Quantize(format);
@@ -46,6 +65,6 @@ foreach (var format in new[] { WeightFormat.Q8_0, WeightFormat.Q4_K })
                 for (int r = 0; r < reps; r++) MatMul.Compute(matrices[r % copies], x, inputs, y);
                 best = Math.Min(best, clock.Elapsed.TotalSeconds / reps);
             }
-            Console.WriteLine($"{format,-7} {name,-25} {threads,7} {best * 1e6,12:F2} {matrices[0].StoredBytes / best / 1e9,6:F1}");
+            Console.WriteLine($"{format,-8} {name,-36} {threads,7} {best * 1e6,12:F2} {matrices[0].StoredBytes / best / 1e9,6:F1}");
         }
     }

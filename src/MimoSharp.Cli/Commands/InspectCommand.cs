@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MimoSharp.Checkpoints;
 using MimoSharp.Model;
 
 namespace MimoSharp.Cli.Commands;
@@ -39,6 +40,7 @@ internal static class InspectCommand
                 kv_cache_bytes_per_token = s.KvBytesPerToken,
                 kv_cache_sliding_window_bytes = s.SlidingWindowKvBytes,
                 kv_cache_bytes_256k = s.KvBytesFor(262144),
+                fp8_kv_scale_layouts = s.KeyValueScaleLayouts.ToDictionary(p => p.Key, p => LayoutName(p.Value)),
             };
             if (r.GetValue(json))
             {
@@ -52,6 +54,9 @@ internal static class InspectCommand
             Console.WriteLine($"MTP layers   {s.MtpLayers}");
             Console.WriteLine($"parameters   total {Human(s.TotalParameters)}, main {Human(s.MainParameters)}, active/token {Human(s.ActiveParametersPerToken)}, MTP {Human(s.MtpParameters)}");
             Console.WriteLine($"dtypes       {string.Join(", ", s.ParametersByDType.Select(kv => $"{kv.Key} {Human(kv.Value)}"))}");
+            var fp8 = s.KeyValueScaleLayouts.Where(p => p.Value != Fp8ScaleLayout.None).GroupBy(p => p.Value).ToArray();
+            if (fp8.Length > 0)
+                Console.WriteLine($"FP8 K/V      {string.Join("; ", fp8.Select(g => $"{LayoutName(g.Key)}: {string.Join(", ", g.Select(p => p.Key.Replace("model.", "")))}"))}");
             Console.WriteLine($"KV cache     {s.KvBytesPerToken:N0} B/token (global layers) + {s.SlidingWindowKvBytes:N0} B fixed (windows); 256k context: {s.KvBytesFor(262144) / (1024.0 * 1024 * 1024):F2} GiB");
             return 0;
         }));
@@ -64,5 +69,13 @@ internal static class InspectCommand
         >= 1_000_000 => $"{n / 1e6:F2}M",
         >= 1_000 => $"{n / 1e3:F1}K",
         _ => n.ToString(),
+    };
+
+    /// <summary>The names inspect prints for each K/V scale layout.</summary>
+    private static string LayoutName(Fp8ScaleLayout layout) => layout switch
+    {
+        Fp8ScaleLayout.PerHeadFusedKv => "per_head_fused_kv",
+        Fp8ScaleLayout.Grid => "grid",
+        _ => "none",
     };
 }

@@ -52,6 +52,9 @@ public sealed class Attention
 
     public IEnumerable<WeightMatrix> Weights => [_q, _k, _v, _o];
 
+    /// <summary>How k_proj/v_proj's FP8 block scales are laid out (the release's fused K|V, the plain grid, or not FP8).</summary>
+    public Checkpoints.Fp8ScaleLayout KeyValueScaleLayout => _k.ScaleLayout;
+
     public LayerKvCache CreateCache(int lookahead) => new(KeyWidth, ValueWidth, Window, lookahead);
 
     /// <summary>

@@ -15,6 +15,9 @@ public sealed record ModelSummary
     public int MoeLayers { get; init; }
     public IReadOnlyDictionary<string, long> ParametersByDType { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>Each attention layer's K/V FP8 scale layout, by layer prefix (main layers, then MTP layers).</summary>
+    public IReadOnlyDictionary<string, Fp8ScaleLayout> KeyValueScaleLayouts { get; init; } = new Dictionary<string, Fp8ScaleLayout>();
+
     /// <summary>KV-cache bytes each token of context adds (global layers; float32 cache).</summary>
     public long KvBytesPerToken { get; init; }
 
@@ -53,8 +56,12 @@ public sealed record ModelSummary
         }
         foreach (var layer in model.MtpLayers)
             kvSwa += (long)(layer.Attention.KeyWidth + layer.Attention.ValueWidth) * f32 * layer.Attention.Window;
+        var layouts = new Dictionary<string, Fp8ScaleLayout>(StringComparer.Ordinal);
+        for (int i = 0; i < model.Layers.Count; i++) layouts[$"model.layers.{i}"] = model.Layers[i].Attention.KeyValueScaleLayout;
+        for (int k = 0; k < model.MtpLayers.Count; k++) layouts[$"model.mtp.layers.{k}"] = model.MtpLayers[k].Attention.KeyValueScaleLayout;
         return new ModelSummary
         {
+            KeyValueScaleLayouts = layouts,
             TotalParameters = total,
             MainParameters = main,
             ActiveParametersPerToken = main - inactive,

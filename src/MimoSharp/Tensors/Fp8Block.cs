@@ -9,11 +9,13 @@ namespace MimoSharp.Tensors;
 /// matrix, the e4m3 bytes turned into float32 in registers.
 /// <para>
 /// One fixed order per output element (the same for every instruction set, row split and batch size, so AVX-512,
-/// AVX2 and scalar agree bit for bit and a row's result never depends on its neighbours): for row r and input x,
-/// each scale block b (its <c>BlockCols</c> columns) sums in 16 lanes, lane j taking columns b·BlockCols + 16k + j in
-/// k order by fused multiply-add from +0 (the true e4m3 value times x; a ragged block's missing columns add nothing);
-/// then every lane t_j = fma(p_j, scale[r, b], t_j) in block order; finally y = ((t_j + t_{j+8}) + (… + …)) as a
-/// halving tree: lanes j and j+8, then j+4, j+2, j+1. A row holding an e4m3 NaN code (0x7F/0xFF) gives NaN.
+/// AVX2 and scalar agree bit for bit and a row's result never depends on its neighbours): for row r and input x, each
+/// scale block b (its <c>BlockCols</c> columns) sums in 64 lanes, lane j taking columns b·BlockCols + 64k + j in k
+/// order by fused multiply-add from +0 (the true e4m3 value times x; a ragged block's missing columns add nothing);
+/// the four 16-lane quarters are added as (q0 + q1) + (q2 + q3) and each lane t_j = fma(that, scale[r, b], t_j) in
+/// block order; finally y is the halving tree over the 16 t lanes (lanes j and j+8, then j+4, j+2, j+1). A row
+/// holding an e4m3 NaN code (0x7F/0xFF) gives NaN. Each row is one sequential stream of bytes (what the hardware
+/// prefetcher reads best), with four independent accumulation chains to hide the multiply-add latency.
 /// </para>
 /// <para>
 /// The conversion is a shift: an e4m3 byte sign-extended to 32 bits, shifted left by 20 and masked to sign, exponent
@@ -34,27 +36,24 @@ public static unsafe class Fp8Block
     /// <summary>2^120: an e4m3 bit pattern shifted into a float32 is its value times 2^-120.</summary>
     public static readonly float TwoTo120 = BitConverter.Int32BitsToSingle((127 + 120) << 23);
 
-    /// <summary>Rows computed together: independent accumulation chains that hide the multiply-add latency.</summary>
-    public const int RowGroup = 4;
+    /// <summary>Rows decoded together for a tile (the unit products are split into across threads).</summary>
+    public const int RowGroup = 2;
 
     /// <summary>Up to this many inputs, each row is decoded in registers per input; beyond, once into an L1 tile.</summary>
     public const int DirectMaxInputs = 3;
 
     private const int Lanes = 16;
+    private const int Chunk = 4 * Lanes; // columns per step: four 16-lane accumulators
     private const int InputTile = 2;
 
-    /// <summary>Row groups in a matrix (the units products are split into across threads).</summary>
+    /// <summary>Row groups in a matrix.</summary>
     public static int Groups(int rows) => (rows + RowGroup - 1) / RowGroup;
 
     /// <summary>
     /// Whether every input may be pre-scaled by 2^120 (all |x| &lt; 2^8, so x·2^120 is finite): then the direct kernel
     /// skips the multiply that decodes the weights.
     /// </summary>
-    public static bool CanPrescale(ReadOnlySpan<float> x)
-    {
-        float limit = 255.99998f; // below 2^8: the largest float32 under 256 times 2^120 is finite
-        return VectorMath.MaxAbs(x) <= limit;
-    }
+    public static bool CanPrescale(ReadOnlySpan<float> x) => VectorMath.MaxAbs(x) < 256f;
 
     /// <summary>
     /// y[t, r] for row groups g0..g1 and n inputs of <paramref name="x"/> (x pre-scaled by 2^120 when
@@ -70,44 +69,52 @@ public static unsafe class Fp8Block
     private static void Multiply<TL, TV>(WeightMatrix w, float* x, bool prescaled, int n, float* y, int g0, int g1)
         where TL : struct, ILanes<TV> where TV : struct
     {
+        int rows = w.Rows, r0 = g0 * RowGroup, r1 = Math.Min(rows, g1 * RowGroup);
+        Products<TL, TV>(w, x, prescaled, n, y, r0, r1);
+        foreach (int r in w.Fp8NanRows)
+            if (r >= r0 && r < r1)
+                for (int t = 0; t < n; t++) y[(long)t * rows + r] = float.NaN;
+    }
+
+    private static void Products<TL, TV>(WeightMatrix w, float* x, bool prescaled, int n, float* y, int r0, int r1)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
         int rows = w.Rows, cols = w.Cols;
-        Span<bool> nan = stackalloc bool[RowGroup];
+        byte* tailW = stackalloc byte[Chunk];
+        float* tailX = stackalloc float[2 * Chunk];
         if (n <= DirectMaxInputs)
         {
-            float* out4 = stackalloc float[RowGroup];
-            for (int g = g0; g < g1; g++)
+            for (int r = r0; r < r1; r++)
             {
-                int r0 = g * RowGroup, valid = Math.Min(RowGroup, rows - r0);
-                RowNaNs(w, r0, valid, nan);
                 for (int t = 0; t < n; t++)
-                {
-                    if (prescaled) Direct<TL, TV, Unscaled>(w, x + (long)t * cols, r0, valid, out4);
-                    else Direct<TL, TV, Scaled>(w, x + (long)t * cols, r0, valid, out4);
-                    for (int i = 0; i < valid; i++) y[(long)t * rows + r0 + i] = nan[i] ? float.NaN : out4[i];
-                }
+                    y[(long)t * rows + r] = prescaled
+                        ? Direct<TL, TV, Unscaled>(w, r, x + (long)t * cols, tailW, tailX)
+                        : Direct<TL, TV, Scaled>(w, r, x + (long)t * cols, tailW, tailX);
             }
             return;
         }
         int padded = PaddedCols(w);
-        float[] tile = System.Buffers.ArrayPool<float>.Shared.Rent(RowGroup * padded + 64);
+        float[] tile = System.Buffers.ArrayPool<float>.Shared.Rent(RowGroup * padded + 16);
         try
         {
             fixed (float* pt = tile)
             {
                 float* aligned = (float*)(((nint)pt + 63) & ~(nint)63);
-                float* out8 = stackalloc float[RowGroup * InputTile];
-                for (int g = g0; g < g1; g++)
+                float* out4 = stackalloc float[RowGroup * InputTile];
+                for (int ra = r0; ra < r1; ra += RowGroup)
                 {
-                    int r0 = g * RowGroup, valid = Math.Min(RowGroup, rows - r0);
-                    RowNaNs(w, r0, valid, nan);
-                    DecodeTile<TL, TV>(w, r0, valid, aligned, padded);
+                    int rb = Math.Min(ra + 1, r1 - 1); // an odd last row is paired with itself
+                    DecodeRow<TL, TV>(w, ra, aligned, tailW);
+                    DecodeRow<TL, TV>(w, rb, aligned + padded, tailW);
                     for (int t = 0; t < n; t += InputTile)
                     {
                         int m = Math.Min(InputTile, n - t);
-                        Tiled<TL, TV>(w, aligned, padded, r0, x + (long)t * cols, x + (long)(t + m - 1) * cols, out8);
+                        Tiled<TL, TV>(w, aligned, padded, ra, rb, x + (long)t * cols, x + (long)(t + m - 1) * cols, out4, tailX);
                         for (int j = 0; j < m; j++)
-                            for (int i = 0; i < valid; i++)
-                                y[(long)(t + j) * rows + r0 + i] = nan[i] ? float.NaN : out8[i * InputTile + j];
+                        {
+                            y[(long)(t + j) * rows + ra] = out4[j];
+                            y[(long)(t + j) * rows + rb] = out4[InputTile + j];
+                        }
                     }
                 }
             }
@@ -118,18 +125,14 @@ public static unsafe class Fp8Block
         }
     }
 
-    /// <summary>Floats per decoded row in a tile: every scale block padded with zeros to whole 16-lane chunks.</summary>
+    /// <summary>Floats per decoded row in a tile: every scale block padded with zeros to whole 64-column steps.</summary>
     private static int PaddedCols(WeightMatrix w)
     {
         int bc = w.BlockCols, blocks = (w.Cols + bc - 1) / bc;
-        return blocks * ((bc + Lanes - 1) / Lanes * Lanes);
+        return blocks * BlockStride(bc);
     }
 
-    private static void RowNaNs(WeightMatrix w, int r0, int valid, Span<bool> nan)
-    {
-        for (int i = 0; i < RowGroup; i++)
-            nan[i] = i < valid && Fp8E4M3.HasNaN(new ReadOnlySpan<byte>(w.Fp8Row(r0 + i), w.Cols));
-    }
+    private static int BlockStride(int blockCols) => (blockCols + Chunk - 1) / Chunk * Chunk;
 
     /// <summary>Whether the direct kernel multiplies decoded weights by 2^120 (inputs not pre-scaled).</summary>
     private interface IDecodeScale
@@ -152,146 +155,114 @@ public static unsafe class Fp8Block
     private static TV Weights<TL, TV, TS>(byte* p) where TL : struct, ILanes<TV> where TV : struct where TS : struct, IDecodeScale =>
         TS.MultiplyWeights ? TL.Mul(TL.Fp8(p), TwoTo120) : TL.Fp8(p);
 
-    /// <summary>One input against up to four rows (missing rows repeat the last, their results unused), e4m3 decoded per chunk.</summary>
+    /// <summary>One row against one input, e4m3 decoded in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Direct<TL, TV, TS>(WeightMatrix w, float* x, int r0, int valid, float* y)
+    private static float Direct<TL, TV, TS>(WeightMatrix w, int r, float* x, byte* tailW, float* tailX)
         where TL : struct, ILanes<TV> where TV : struct where TS : struct, IDecodeScale
     {
         int cols = w.Cols, bc = w.BlockCols;
-        byte* w0 = w.Fp8Row(r0), w1 = w.Fp8Row(r0 + Math.Min(1, valid - 1)), w2 = w.Fp8Row(r0 + Math.Min(2, valid - 1)), w3 = w.Fp8Row(r0 + valid - 1);
-        float* s0 = w.ScaleRow(r0), s1 = w.ScaleRow(r0 + Math.Min(1, valid - 1)), s2 = w.ScaleRow(r0 + Math.Min(2, valid - 1)), s3 = w.ScaleRow(r0 + valid - 1);
-        byte* tailW = stackalloc byte[RowGroup * Lanes];
-        float* tailX = stackalloc float[Lanes];
-        TV t0 = TL.Zero(), t1 = TL.Zero(), t2 = TL.Zero(), t3 = TL.Zero();
+        byte* row = w.Fp8Row(r);
+        float* scales = w.ScaleRow(r);
+        TV t = TL.Zero();
         for (int b = 0, c0 = 0; c0 < cols; b++, c0 += bc)
         {
             int end = Math.Min(c0 + bc, cols), c = c0;
             TV p0 = TL.Zero(), p1 = TL.Zero(), p2 = TL.Zero(), p3 = TL.Zero();
-            for (; c + Lanes <= end; c += Lanes)
+            for (; c + Chunk <= end; c += Chunk)
             {
-                TV xv = TL.Load(x + c);
-                p0 = TL.Fma(Weights<TL, TV, TS>(w0 + c), xv, p0);
-                p1 = TL.Fma(Weights<TL, TV, TS>(w1 + c), xv, p1);
-                p2 = TL.Fma(Weights<TL, TV, TS>(w2 + c), xv, p2);
-                p3 = TL.Fma(Weights<TL, TV, TS>(w3 + c), xv, p3);
+                p0 = TL.Fma(Weights<TL, TV, TS>(row + c), TL.Load(x + c), p0);
+                p1 = TL.Fma(Weights<TL, TV, TS>(row + c + Lanes), TL.Load(x + c + Lanes), p1);
+                p2 = TL.Fma(Weights<TL, TV, TS>(row + c + 2 * Lanes), TL.Load(x + c + 2 * Lanes), p2);
+                p3 = TL.Fma(Weights<TL, TV, TS>(row + c + 3 * Lanes), TL.Load(x + c + 3 * Lanes), p3);
             }
             if (c < end)
             {
-                // A ragged block: its last columns copied beside zeros (a zero weight times a zero input adds nothing).
-                int len = end - c;
-                new Span<byte>(tailW, RowGroup * Lanes).Clear();
-                new Span<float>(tailX, Lanes).Clear();
-                new ReadOnlySpan<float>(x + c, len).CopyTo(new Span<float>(tailX, Lanes));
-                new ReadOnlySpan<byte>(w0 + c, len).CopyTo(new Span<byte>(tailW, Lanes));
-                new ReadOnlySpan<byte>(w1 + c, len).CopyTo(new Span<byte>(tailW + Lanes, Lanes));
-                new ReadOnlySpan<byte>(w2 + c, len).CopyTo(new Span<byte>(tailW + 2 * Lanes, Lanes));
-                new ReadOnlySpan<byte>(w3 + c, len).CopyTo(new Span<byte>(tailW + 3 * Lanes, Lanes));
-                TV xv = TL.Load(tailX);
-                p0 = TL.Fma(Weights<TL, TV, TS>(tailW), xv, p0);
-                p1 = TL.Fma(Weights<TL, TV, TS>(tailW + Lanes), xv, p1);
-                p2 = TL.Fma(Weights<TL, TV, TS>(tailW + 2 * Lanes), xv, p2);
-                p3 = TL.Fma(Weights<TL, TV, TS>(tailW + 3 * Lanes), xv, p3);
-            }
-            t0 = TL.Fma(p0, s0[b], t0);
-            t1 = TL.Fma(p1, s1[b], t1);
-            t2 = TL.Fma(p2, s2[b], t2);
-            t3 = TL.Fma(p3, s3[b], t3);
-        }
-        y[0] = TL.Sum(t0);
-        y[1] = TL.Sum(t1);
-        y[2] = TL.Sum(t2);
-        y[3] = TL.Sum(t3);
-    }
-
-    /// <summary>Decodes four rows (missing rows repeat the last) into a tile of true values, each block padded with zeros.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DecodeTile<TL, TV>(WeightMatrix w, int r0, int valid, float* tile, int padded)
-        where TL : struct, ILanes<TV> where TV : struct
-    {
-        int cols = w.Cols, bc = w.BlockCols, stride = (bc + Lanes - 1) / Lanes * Lanes;
-        byte* tail = stackalloc byte[Lanes];
-        for (int i = 0; i < RowGroup; i++)
-        {
-            byte* row = w.Fp8Row(r0 + Math.Min(i, valid - 1));
-            float* dst = tile + i * padded;
-            for (int c0 = 0, o = 0; c0 < cols; c0 += bc, o += stride)
-            {
-                int end = Math.Min(c0 + bc, cols), c = c0, k = o;
-                for (; c + Lanes <= end; c += Lanes, k += Lanes) TL.Store(dst + k, TL.Mul(TL.Fp8(row + c), TwoTo120));
-                for (; k < o + stride; c += Lanes, k += Lanes)
+                // A ragged step: its last columns copied beside zeros (a zero weight times a zero input adds nothing).
+                // Plain loops, no calls: a call here would make the JIT keep the accumulators in memory.
+                for (int j = 0; j < Chunk; j++)
                 {
-                    new Span<byte>(tail, Lanes).Clear();
-                    if (c < end) new ReadOnlySpan<byte>(row + c, end - c).CopyTo(new Span<byte>(tail, Lanes));
-                    TL.Store(dst + k, TL.Mul(TL.Fp8(tail), TwoTo120));
+                    bool inside = c + j < end;
+                    tailX[j] = inside ? x[c + j] : 0f;
+                    tailW[j] = inside ? row[c + j] : (byte)0;
                 }
+                p0 = TL.Fma(Weights<TL, TV, TS>(tailW), TL.Load(tailX), p0);
+                p1 = TL.Fma(Weights<TL, TV, TS>(tailW + Lanes), TL.Load(tailX + Lanes), p1);
+                p2 = TL.Fma(Weights<TL, TV, TS>(tailW + 2 * Lanes), TL.Load(tailX + 2 * Lanes), p2);
+                p3 = TL.Fma(Weights<TL, TV, TS>(tailW + 3 * Lanes), TL.Load(tailX + 3 * Lanes), p3);
             }
+            t = TL.Fma(TL.Add(TL.Add(p0, p1), TL.Add(p2, p3)), scales[b], t);
         }
+        return TL.Sum(t);
     }
 
-    /// <summary>Two inputs (the same one twice for an odd count) against a decoded tile of four rows.</summary>
+    /// <summary>Decodes one row into a tile row of true values, each block padded with zeros to whole steps.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tiled<TL, TV>(WeightMatrix w, float* tile, int padded, int r0, float* xa, float* xb, float* y)
+    private static void DecodeRow<TL, TV>(WeightMatrix w, int r, float* dst, byte* tail)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        int cols = w.Cols, bc = w.BlockCols, stride = (bc + Lanes - 1) / Lanes * Lanes, last = w.Rows - 1;
-        float* s0 = w.ScaleRow(Math.Min(r0, last)), s1 = w.ScaleRow(Math.Min(r0 + 1, last)), s2 = w.ScaleRow(Math.Min(r0 + 2, last)), s3 = w.ScaleRow(Math.Min(r0 + 3, last));
-        float* w0 = tile, w1 = tile + padded, w2 = tile + 2 * padded, w3 = tile + 3 * padded;
-        float* tailA = stackalloc float[Lanes];
-        float* tailB = stackalloc float[Lanes];
-        TV t0a = TL.Zero(), t1a = TL.Zero(), t2a = TL.Zero(), t3a = TL.Zero();
-        TV t0b = TL.Zero(), t1b = TL.Zero(), t2b = TL.Zero(), t3b = TL.Zero();
-        for (int b = 0, c0 = 0, o = 0; c0 < cols; b++, c0 += bc, o += stride)
+        int cols = w.Cols, bc = w.BlockCols, stride = BlockStride(bc);
+        byte* row = w.Fp8Row(r);
+        for (int c0 = 0, o = 0; c0 < cols; c0 += bc, o += stride)
         {
             int end = Math.Min(c0 + bc, cols), c = c0, k = o;
-            TV p0a = TL.Zero(), p1a = TL.Zero(), p2a = TL.Zero(), p3a = TL.Zero();
-            TV p0b = TL.Zero(), p1b = TL.Zero(), p2b = TL.Zero(), p3b = TL.Zero();
-            for (; c < end; c += Lanes, k += Lanes)
+            for (; c + Lanes <= end; c += Lanes, k += Lanes) TL.Store(dst + k, TL.Mul(TL.Fp8(row + c), TwoTo120));
+            for (; k < o + stride; c += Lanes, k += Lanes)
             {
-                TV va, vb;
-                if (c + Lanes <= end)
-                {
-                    va = TL.Load(xa + c);
-                    vb = TL.Load(xb + c);
-                }
-                else
-                {
-                    new Span<float>(tailA, Lanes).Clear();
-                    new Span<float>(tailB, Lanes).Clear();
-                    new ReadOnlySpan<float>(xa + c, end - c).CopyTo(new Span<float>(tailA, Lanes));
-                    new ReadOnlySpan<float>(xb + c, end - c).CopyTo(new Span<float>(tailB, Lanes));
-                    va = TL.Load(tailA);
-                    vb = TL.Load(tailB);
-                }
-                TV q = TL.Load(w0 + k);
-                p0a = TL.Fma(q, va, p0a);
-                p0b = TL.Fma(q, vb, p0b);
-                q = TL.Load(w1 + k);
-                p1a = TL.Fma(q, va, p1a);
-                p1b = TL.Fma(q, vb, p1b);
-                q = TL.Load(w2 + k);
-                p2a = TL.Fma(q, va, p2a);
-                p2b = TL.Fma(q, vb, p2b);
-                q = TL.Load(w3 + k);
-                p3a = TL.Fma(q, va, p3a);
-                p3b = TL.Fma(q, vb, p3b);
+                for (int j = 0; j < Lanes; j++) tail[j] = c + j < end ? row[c + j] : (byte)0;
+                TL.Store(dst + k, TL.Mul(TL.Fp8(tail), TwoTo120));
             }
-            t0a = TL.Fma(p0a, s0[b], t0a);
-            t0b = TL.Fma(p0b, s0[b], t0b);
-            t1a = TL.Fma(p1a, s1[b], t1a);
-            t1b = TL.Fma(p1b, s1[b], t1b);
-            t2a = TL.Fma(p2a, s2[b], t2a);
-            t2b = TL.Fma(p2b, s2[b], t2b);
-            t3a = TL.Fma(p3a, s3[b], t3a);
-            t3b = TL.Fma(p3b, s3[b], t3b);
         }
-        y[0] = TL.Sum(t0a);
-        y[1] = TL.Sum(t0b);
-        y[2] = TL.Sum(t1a);
-        y[3] = TL.Sum(t1b);
-        y[4] = TL.Sum(t2a);
-        y[5] = TL.Sum(t2b);
-        y[6] = TL.Sum(t3a);
-        y[7] = TL.Sum(t3b);
+    }
+
+    /// <summary>Two decoded rows against two inputs (the same one twice for an odd count): y = [a·xa, a·xb, b·xa, b·xb].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiled<TL, TV>(WeightMatrix w, float* tile, int padded, int ra, int rb, float* xa, float* xb, float* y, float* tailX)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int cols = w.Cols, bc = w.BlockCols, stride = BlockStride(bc);
+        float* sa = w.ScaleRow(ra), sb = w.ScaleRow(rb);
+        TV taa = TL.Zero(), tab = TL.Zero(), tba = TL.Zero(), tbb = TL.Zero();
+        for (int b = 0, c0 = 0, o = 0; c0 < cols; b++, c0 += bc, o += stride)
+        {
+            int end = Math.Min(c0 + bc, cols);
+            // Partial sums per quarter q (lanes 16q..16q+15 of a step), for rows a/b × inputs a/b.
+            TV aa0 = TL.Zero(), aa1 = TL.Zero(), aa2 = TL.Zero(), aa3 = TL.Zero();
+            TV ab0 = TL.Zero(), ab1 = TL.Zero(), ab2 = TL.Zero(), ab3 = TL.Zero();
+            TV ba0 = TL.Zero(), ba1 = TL.Zero(), ba2 = TL.Zero(), ba3 = TL.Zero();
+            TV bb0 = TL.Zero(), bb1 = TL.Zero(), bb2 = TL.Zero(), bb3 = TL.Zero();
+            for (int c = c0, k = o; c < end; c += Chunk, k += Chunk)
+            {
+                float* pa = xa + c, pb = xb + c;
+                if (c + Chunk > end)
+                {
+                    // A ragged step: inputs copied beside zeros (the tile's weights are zero-padded already).
+                    for (int j = 0; j < Chunk; j++)
+                    {
+                        tailX[j] = c + j < end ? xa[c + j] : 0f;
+                        tailX[Chunk + j] = c + j < end ? xb[c + j] : 0f;
+                    }
+                    pa = tailX;
+                    pb = tailX + Chunk;
+                }
+                float* wa = tile + k, wb = tile + padded + k;
+                TV va = TL.Load(pa), vb = TL.Load(pb), qa = TL.Load(wa), qb = TL.Load(wb);
+                aa0 = TL.Fma(qa, va, aa0); ab0 = TL.Fma(qa, vb, ab0); ba0 = TL.Fma(qb, va, ba0); bb0 = TL.Fma(qb, vb, bb0);
+                va = TL.Load(pa + Lanes); vb = TL.Load(pb + Lanes); qa = TL.Load(wa + Lanes); qb = TL.Load(wb + Lanes);
+                aa1 = TL.Fma(qa, va, aa1); ab1 = TL.Fma(qa, vb, ab1); ba1 = TL.Fma(qb, va, ba1); bb1 = TL.Fma(qb, vb, bb1);
+                va = TL.Load(pa + 2 * Lanes); vb = TL.Load(pb + 2 * Lanes); qa = TL.Load(wa + 2 * Lanes); qb = TL.Load(wb + 2 * Lanes);
+                aa2 = TL.Fma(qa, va, aa2); ab2 = TL.Fma(qa, vb, ab2); ba2 = TL.Fma(qb, va, ba2); bb2 = TL.Fma(qb, vb, bb2);
+                va = TL.Load(pa + 3 * Lanes); vb = TL.Load(pb + 3 * Lanes); qa = TL.Load(wa + 3 * Lanes); qb = TL.Load(wb + 3 * Lanes);
+                aa3 = TL.Fma(qa, va, aa3); ab3 = TL.Fma(qa, vb, ab3); ba3 = TL.Fma(qb, va, ba3); bb3 = TL.Fma(qb, vb, bb3);
+            }
+            taa = TL.Fma(TL.Add(TL.Add(aa0, aa1), TL.Add(aa2, aa3)), sa[b], taa);
+            tab = TL.Fma(TL.Add(TL.Add(ab0, ab1), TL.Add(ab2, ab3)), sa[b], tab);
+            tba = TL.Fma(TL.Add(TL.Add(ba0, ba1), TL.Add(ba2, ba3)), sb[b], tba);
+            tbb = TL.Fma(TL.Add(TL.Add(bb0, bb1), TL.Add(bb2, bb3)), sb[b], tbb);
+        }
+        y[0] = TL.Sum(taa);
+        y[1] = TL.Sum(tab);
+        y[2] = TL.Sum(tba);
+        y[3] = TL.Sum(tbb);
     }
 
     /// <summary>Sixteen float32 lanes and the few operations the kernels need, one implementation per instruction set.</summary>
@@ -310,6 +281,7 @@ public static unsafe class Fp8Block
 
         static abstract TV Fma(TV a, float b, TV c);
         static abstract TV Mul(TV a, float b);
+        static abstract TV Add(TV a, TV b);
 
         /// <summary>The halving tree: lanes j and j+8, then j+4, j+2, j+1.</summary>
         static abstract float Sum(TV v);
@@ -330,6 +302,7 @@ public static unsafe class Fp8Block
         public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
         public static Vector512<float> Fma(Vector512<float> a, float b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, Vector512.Create(b), c);
         public static Vector512<float> Mul(Vector512<float> a, float b) => a * Vector512.Create(b);
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
         public static float Sum(Vector512<float> v) => Avx2Lanes.Sum8(v.GetLower() + v.GetUpper());
     }
 
@@ -375,6 +348,7 @@ public static unsafe class Fp8Block
         }
 
         public static Pair Mul(Pair a, float b) => new() { Low = a.Low * Vector256.Create(b), High = a.High * Vector256.Create(b) };
+        public static Pair Add(Pair a, Pair b) => new() { Low = a.Low + b.Low, High = a.High + b.High };
 
         public static float Sum(Pair v) => Sum8(v.Low + v.High);
 
@@ -427,6 +401,12 @@ public static unsafe class Fp8Block
         {
             for (int j = 0; j < Lanes; j++) c[j] = MathF.FusedMultiplyAdd(a[j], b, c[j]);
             return c;
+        }
+
+        public static Sixteen Add(Sixteen a, Sixteen b)
+        {
+            for (int j = 0; j < Lanes; j++) a[j] += b[j];
+            return a;
         }
 
         public static Sixteen Mul(Sixteen a, float b)

@@ -49,6 +49,23 @@ public sealed unsafe class WeightMatrix
     /// <summary>The FP8 e4m3 bytes of row r, as stored.</summary>
     internal byte* Fp8Row(int r) => _data + (long)r * Cols;
 
+    private int[]? _fp8NanRows;
+    private bool _fp8NanScanned;
+    private object? _fp8NanLock;
+
+    /// <summary>
+    /// FP8 only: the rows holding an e4m3 NaN code (0x7F/0xFF), ascending; found by one scan at the first product
+    /// rather than in every one (the kernel's shift decoding reads a NaN code as a finite number, and a released
+    /// checkpoint has none, so the per-product check would double the bytes read for nothing).
+    /// </summary>
+    internal int[] Fp8NanRows => LazyInitializer.EnsureInitialized(ref _fp8NanRows, ref _fp8NanScanned, ref _fp8NanLock, () =>
+    {
+        var rows = new List<int>();
+        for (int r = 0; r < Rows; r++)
+            if (Fp8E4M3.HasNaN(new ReadOnlySpan<byte>(Fp8Row(r), Cols))) rows.Add(r);
+        return rows.ToArray();
+    })!;
+
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
         int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false,
         int[]? scaleRowOf = null)
@@ -271,6 +288,17 @@ public sealed unsafe class WeightMatrix
         fixed (float* scales = pinned)
             return new WeightMatrix(weight.Name, rows, cols, DType.F8_E4M3, weight.Data, scales, blockSize[0], blockSize[1], scaleCols,
                 weight.ByteLength + 4L * scaleRows.Length, owned: pinned, mapped: weight.Mapped, scaleRowOf: scaleRowOf);
+    }
+
+    /// <summary>
+    /// Wraps FP8 e4m3 bytes [rows, cols] and their F32 scales [ceil(rows/blockRows), ceil(cols/blockCols)] owned by the
+    /// caller (pinned for the matrix's lifetime), in the plain grid layout.
+    /// </summary>
+    public static WeightMatrix FromPinnedFp8(string name, byte* data, float* scales, int rows, int cols, int blockRows = 128, int blockCols = 128)
+    {
+        int scaleCols = (cols + blockCols - 1) / blockCols;
+        long scaleBytes = 4L * ((rows + blockRows - 1) / blockRows) * scaleCols;
+        return new(name, rows, cols, DType.F8_E4M3, data, scales, blockRows, blockCols, scaleCols, (long)rows * cols + scaleBytes);
     }
 
     /// <summary>Wraps float32 data owned by the caller (pinned for the matrix's lifetime).</summary>
