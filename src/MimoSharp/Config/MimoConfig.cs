@@ -134,7 +134,7 @@ public sealed record MimoConfig
             string? fmt = Text("fmt", "e4m3");
             if (fmt != "e4m3")
                 throw new MimoConfigException(source, "quantization_config.fmt",
-                    $"fp8 format \"{fmt}\" is not supported (expected \"e4m3\")");
+                    $"fmt \"{fmt}\" is not supported (expected \"e4m3\", the FP8 format of the release)");
             // "dynamic": activations are quantised (by FP8 engines) on the fly, never stored; this engine keeps them in
             // float32, which is what the official equations compute. "static" would need stored input scales.
             string? activations = Text("activation_scheme", "dynamic");

@@ -86,6 +86,20 @@ public sealed class CliTests
         Assert.Equal(2 * (48 + 32) * 4, root.GetProperty("kv_cache_bytes_per_token").GetInt64());
     }
 
+    [Fact]
+    public void InspectReportsEachLayersFp8KeyValueScaleLayout()
+    {
+        var r = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8_release"), "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var layouts = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("fp8_kv_scale_layouts");
+        // The release fuses K|V per KV head in its full-attention layers (0 and 5 of the fixture's pattern) only.
+        foreach (int i in new[] { 0, 5 }) Assert.Equal("per_head_fused_kv", layouts.GetProperty($"model.layers.{i}").GetString());
+        foreach (int i in new[] { 1, 2, 3, 4 }) Assert.Equal("grid", layouts.GetProperty($"model.layers.{i}").GetString());
+        Assert.Equal("grid", layouts.GetProperty("model.mtp.layers.0").GetString());
+        var text = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8_release"));
+        Assert.Contains("per_head_fused_kv: layers.0, layers.5", text.Stdout + text.Stderr);
+    }
+
     [Theory]
     [InlineData("outside the vocabulary", "generate", "--tokens", "1,2,100000")]
     [InlineData("not an integer", "generate", "--tokens", "1,x")]

@@ -1,0 +1,128 @@
+using System.Runtime.Intrinsics.X86;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Tests.Tensors;
+
+/// <summary>
+/// The FP8 kernel (<see cref="Fp8Block"/>) against its documented order, computed here independently: e4m3 values
+/// from the lookup table (not the kernel's shift decoding), 64 lanes per scale block summed by fused multiply-add,
+/// quarters added pairwise, scaled into 16 lanes, then the halving tree. Every instruction set, thread count, input
+/// count (direct and tiled paths) and both input ranges (pre-scaled and not) must give exactly these bits.
+/// </summary>
+public sealed class Fp8KernelTests
+{
+    /// <summary>The canonical y for one row and one input, from the class summary's definition.</summary>
+    private static float Canonical(byte[] codes, float[] scales, int scaleCols, int blockRows, int blockCols, int cols, int r, ReadOnlySpan<float> x)
+    {
+        var t = new float[16];
+        for (int b = 0, c0 = 0; c0 < cols; b++, c0 += blockCols)
+        {
+            int end = Math.Min(c0 + blockCols, cols);
+            var lanes = new float[64];
+            for (int c = c0; c < end; c++)
+            {
+                int j = (c - c0) % 64;
+                lanes[j] = MathF.FusedMultiplyAdd(Fp8E4M3.Table[codes[r * cols + c]], x[c], lanes[j]);
+            }
+            float s = scales[r / blockRows * scaleCols + b];
+            for (int j = 0; j < 16; j++)
+                t[j] = MathF.FusedMultiplyAdd((lanes[j] + lanes[16 + j]) + (lanes[32 + j] + lanes[48 + j]), s, t[j]);
+        }
+        for (int width = 8; width >= 1; width /= 2)
+            for (int j = 0; j < width; j++) t[j] += t[j + width];
+        return t[0];
+    }
+
+    public static TheoryData<int, int, int, int, float> Shapes() => new()
+    {
+        // rows, cols, block rows, block cols, input amplitude (≥ 256 turns pre-scaling off)
+        { 37, 300, 128, 128, 3f },   // the release's blocks; a ragged last block shorter than one 64-column step
+        { 37, 300, 128, 128, 1000f },
+        { 19, 200, 8, 80, 3f },      // blocks that are not whole 64-column steps; many scale rows
+        { 64, 128, 128, 128, 0.01f },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public unsafe void EveryPathGivesTheCanonicalBitsForEveryByte(int rows, int cols, int blockRows, int blockCols, float amplitude)
+    {
+        var random = new Random(rows * cols + blockCols);
+        // Every non-NaN e4m3 byte (subnormals, ±0, ±448), in a random order; NaN codes replaced below.
+        var codes = new byte[rows * cols];
+        for (int i = 0; i < codes.Length; i++) codes[i] = (byte)random.Next(256);
+        for (int i = 0; i < 256 && i < codes.Length; i++) codes[random.Next(codes.Length)] = (byte)i;
+        for (int i = 0; i < codes.Length; i++) if ((codes[i] & 0x7F) == 0x7F) codes[i] ^= 1;
+        int scaleCols = (cols + blockCols - 1) / blockCols, scaleRows = (rows + blockRows - 1) / blockRows;
+        var scales = new float[scaleRows * scaleCols];
+        for (int i = 0; i < scales.Length; i++) scales[i] = (float)(random.NextDouble() + 0.5) / 448;
+        const int n = 6;
+        var x = new float[n * cols];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(random.NextDouble() * 2 - 1) * amplitude;
+        x[1] = 1e-40f; // a subnormal input
+
+        var expected = new float[n * rows];
+        for (int t = 0; t < n; t++)
+            for (int r = 0; r < rows; r++)
+                expected[t * rows + r] = Canonical(codes, scales, scaleCols, blockRows, blockCols, cols, r, x.AsSpan(t * cols, cols));
+
+        var paths = new List<(bool Avx512, bool Avx2)> { (false, false) };
+        if (Avx2.IsSupported && Fma.IsSupported) paths.Add((false, true));
+        if (Avx512F.IsSupported) paths.Add((true, true));
+        int saved = MatMul.MaxThreads;
+        fixed (byte* pc = codes)
+        fixed (float* ps = scales)
+        {
+            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols, blockRows, blockCols);
+            try
+            {
+                foreach (var (avx512, avx2) in paths)
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        Fp8Block.Avx512Enabled = avx512;
+                        Fp8Block.Avx2Enabled = avx2;
+                        MatMul.MaxThreads = threads;
+                        for (int m = 1; m <= n; m++)
+                        {
+                            var y = new float[m * rows];
+                            MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
+                            for (int i = 0; i < m * rows; i++)
+                                Assert.True(expected[i].Equals(y[i]),
+                                    $"{m} inputs, {threads} threads, AVX-512 {avx512}, AVX2 {avx2}, output {i}: {y[i]} instead of {expected[i]}");
+                        }
+                    }
+            }
+            finally
+            {
+                MatMul.MaxThreads = saved;
+                Fp8Block.Avx512Enabled = Avx512F.IsSupported;
+                Fp8Block.Avx2Enabled = Avx2.IsSupported && Fma.IsSupported;
+            }
+        }
+    }
+
+    [Fact]
+    public unsafe void ARowWithANaNCodeGivesNaNAndOnlyThatRow()
+    {
+        const int rows = 9, cols = 130;
+        var random = new Random(3);
+        var codes = new byte[rows * cols];
+        for (int i = 0; i < codes.Length; i++) codes[i] = (byte)(random.Next(0x70) | (random.Next(2) << 7));
+        codes[4 * cols + 129] = 0x7F;
+        codes[7 * cols] = 0xFF;
+        var scales = new float[] { 0.01f, 0.02f };
+        var x = Enumerable.Range(0, 5 * cols).Select(i => (float)Math.Sin(i)).ToArray();
+        fixed (byte* pc = codes)
+        fixed (float* ps = scales)
+        {
+            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
+            foreach (int n in new[] { 1, 5 }) // the direct and the tiled path
+            {
+                var y = new float[n * rows];
+                MatMul.Compute(w, x.AsSpan(0, n * cols), n, y);
+                for (int t = 0; t < n; t++)
+                    for (int r = 0; r < rows; r++)
+                        Assert.Equal(r is 4 or 7, float.IsNaN(y[t * rows + r]));
+            }
+        }
+    }
+}
