@@ -17,54 +17,71 @@ for (int i = 0; i + 1 < args.Length; i += 2)
     ("4096x2048 x 16 (DRAM, real expert)", 2048, 4096, 16)];
 var random = new Random(1);
 var keepAlive = new List<object>(); // pinned arrays the FP8 matrices point into
-Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product");
+Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product; formats alternate within each trial (the machine is noisy)");
 Console.WriteLine("format   shape                                threads   us/product   GB/s");
-foreach (var format in new[] { WeightFormat.Fp8Block, WeightFormat.Q8_0, WeightFormat.Q4_K })
-    foreach (var (name, rows, cols, copies) in shapes)
+WeightFormat[] formats = [WeightFormat.Fp8Block, WeightFormat.Q8_0, WeightFormat.Q4_K, WeightFormat.BF16];
+foreach (var (name, rows, cols, copies) in shapes)
+{
+    var byFormat = formats.Select(f => Matrices(f, rows, cols, copies)).ToArray();
+    var x = Enumerable.Range(0, inputs * cols).Select(_ => (float)random.NextDouble()).ToArray();
+    var y = new float[inputs * rows];
+    foreach (int threads in threadCounts)
     {
-        var matrices = new WeightMatrix[copies];
-        unsafe
-        {
-            for (int c = 0; c < copies; c++)
-            {
-                if (format == WeightFormat.Fp8Block)
-                {
-                    // Random e4m3 codes (no NaN codes) under random 128x128 block scales, as stored in the official checkpoint.
-                    var codes = GC.AllocateUninitializedArray<byte>(rows * cols, pinned: true);
-                    random.NextBytes(codes);
-                    for (int i = 0; i < codes.Length; i++) if ((codes[i] & 0x7F) == 0x7F) codes[i] ^= 1;
-                    if (Environment.GetEnvironmentVariable("FP8_NO_SUBNORMAL") == "1")
-                        for (int i = 0; i < codes.Length; i++) codes[i] |= 0x08;
-                    var scales = GC.AllocateUninitializedArray<float>(((rows + 127) / 128) * ((cols + 127) / 128), pinned: true);
-                    for (int i = 0; i < scales.Length; i++) scales[i] = (float)(random.NextDouble() + 0.5) / 448;
-                    keepAlive.Add(codes);
-                    keepAlive.Add(scales);
-                    fixed (byte* pc = codes)
-                    fixed (float* ps = scales)
-                        matrices[c] = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
-                    continue;
-                }
-                var data = GC.AllocateUninitializedArray<float>(rows * cols, pinned: true);
-                for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
-                fixed (float* p = data) matrices[c] = WeightMatrix.FromPinned("w", p, rows, cols).Quantize(format);
-            }
-        }
-        var x = Enumerable.Range(0, inputs * cols).Select(_ => (float)random.NextDouble()).ToArray();
-        var y = new float[inputs * rows];
-        foreach (int threads in threadCounts)
-        {
-            MatMul.MaxThreads = threads;
-            int reps = Math.Max(copies, 2000);
-            // Long enough for the JIT's tiering to reach the optimised kernels.
+        MatMul.MaxThreads = threads;
+        int reps = Math.Max(copies, 2000 / inputs);
+        // Long enough for the JIT's tiering to reach the optimised kernels.
+        foreach (var matrices in byFormat)
             for (var warm = Stopwatch.StartNew(); warm.Elapsed.TotalSeconds < 1;)
                 for (int r = 0; r < copies; r++) MatMul.Compute(matrices[r], x, inputs, y);
-            double best = double.MaxValue;
-            for (int trial = 0; trial < 5; trial++)
+        var best = new double[formats.Length];
+        Array.Fill(best, double.MaxValue);
+        for (int trial = 0; trial < 5; trial++)
+            for (int f = 0; f < formats.Length; f++)
             {
                 var clock = Stopwatch.StartNew();
-                for (int r = 0; r < reps; r++) MatMul.Compute(matrices[r % copies], x, inputs, y);
-                best = Math.Min(best, clock.Elapsed.TotalSeconds / reps);
+                for (int r = 0; r < reps; r++) MatMul.Compute(byFormat[f][r % copies], x, inputs, y);
+                best[f] = Math.Min(best[f], clock.Elapsed.TotalSeconds / reps);
             }
-            Console.WriteLine($"{format,-8} {name,-36} {threads,7} {best * 1e6,12:F2} {matrices[0].StoredBytes / best / 1e9,6:F1}");
+        for (int f = 0; f < formats.Length; f++)
+            Console.WriteLine($"{formats[f],-8} {name,-36} {threads,7} {best[f] * 1e6,12:F2} {byFormat[f][0].StoredBytes / best[f] / 1e9,6:F1}");
+    }
+}
+
+WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies)
+{
+    var matrices = new WeightMatrix[copies];
+    unsafe
+    {
+        for (int c = 0; c < copies; c++)
+        {
+            if (format == WeightFormat.Fp8Block)
+            {
+                // Random e4m3 codes (no NaN codes) under random 128x128 block scales, as stored in the official checkpoint.
+                var codes = GC.AllocateUninitializedArray<byte>(rows * cols, pinned: true);
+                random.NextBytes(codes);
+                for (int i = 0; i < codes.Length; i++) if ((codes[i] & 0x7F) == 0x7F) codes[i] ^= 1;
+                var scales = GC.AllocateUninitializedArray<float>(((rows + 127) / 128) * ((cols + 127) / 128), pinned: true);
+                for (int i = 0; i < scales.Length; i++) scales[i] = (float)(random.NextDouble() + 0.5) / 448;
+                keepAlive.Add(codes);
+                keepAlive.Add(scales);
+                fixed (byte* pc = codes)
+                fixed (float* ps = scales)
+                    matrices[c] = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
+                continue;
+            }
+            if (format == WeightFormat.BF16)
+            {
+                // The release keeps every o_proj, the embeddings and lm_head in BF16.
+                var halves = GC.AllocateUninitializedArray<ushort>(rows * cols, pinned: true);
+                for (int i = 0; i < halves.Length; i++) halves[i] = BFloat16.FromFloat((float)(random.NextDouble() * 2 - 1));
+                keepAlive.Add(halves);
+                fixed (ushort* ph = halves) matrices[c] = WeightMatrix.FromPinnedBf16("w", ph, rows, cols);
+                continue;
+            }
+            var data = GC.AllocateUninitializedArray<float>(rows * cols, pinned: true);
+            for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
+            fixed (float* p = data) matrices[c] = WeightMatrix.FromPinned("w", p, rows, cols).Quantize(format);
         }
     }
+    return matrices;
+}

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -9,20 +10,28 @@ namespace MimoSharp.Tensors;
 /// matrix, the e4m3 bytes turned into float32 in registers.
 /// <para>
 /// One fixed order per output element (the same for every instruction set, row split and batch size, so AVX-512,
-/// AVX2 and scalar agree bit for bit and a row's result never depends on its neighbours): for row r and input x, each
-/// scale block b (its <c>BlockCols</c> columns) sums in 64 lanes, lane j taking columns b·BlockCols + 64k + j in k
-/// order by fused multiply-add from +0 (the true e4m3 value times x; a ragged block's missing columns add nothing);
-/// the four 16-lane quarters are added as (q0 + q1) + (q2 + q3) and each lane t_j = fma(that, scale[r, b], t_j) in
-/// block order; finally y is the halving tree over the 16 t lanes (lanes j and j+8, then j+4, j+2, j+1). A row
-/// holding an e4m3 NaN code (0x7F/0xFF) gives NaN. Each row is one sequential stream of bytes (what the hardware
-/// prefetcher reads best), with four independent accumulation chains to hide the multiply-add latency.
+/// AVX2 and scalar agree bit for bit and a row's result never depends on its neighbours): the block scale is applied
+/// to the input, not to the sum — for row r, the input's columns are first rounded to <c>xs[c] = x[c] · scale[r, c /
+/// BlockCols]</c>. The terms <c>w[r, c] · xs[c]</c> are then summed per span of 128 columns (from column 0; the last
+/// may be shorter) in 64 lanes by fused multiply-add from +0, lane j taking the span's columns j and 64 + j (a ragged
+/// end adds nothing); each span's four 16-lane quarters are added as (q0 + q1) + (q2 + q3) into 16 running totals
+/// (from +0, span order); y is the halving tree over those totals (lanes j and j+8, then j+4, j+2, j+1). A row
+/// holding an e4m3 NaN code (0x7F/0xFF) gives NaN. Scaling the input rather than the partial sums leaves nothing to
+/// multiply at a block's end; the short chains per span (rather than 64 multiply-adds in a row per lane) measured
+/// 1.8× faster from DRAM on 4096-byte rows, where a row is one page and one sequential stream of bytes. (A
+/// dequantised reference rounds <c>w · scale</c> instead; the two differ by float32 rounding only.)
 /// </para>
 /// <para>
 /// The conversion is a shift: an e4m3 byte sign-extended to 32 bits, shifted left by 20 and masked to sign, exponent
 /// and mantissa is exactly the float32 <c>value · 2^-120</c>, subnormals included (they land on float32 subnormals).
-/// Decoding then needs one multiply by 2^120 — or none, when the input is pre-scaled by 2^120 instead: the product
-/// of the two is the same real number, so the fused multiply-add rounds it the same way (used while |x| &lt; 2^8, so
-/// that x·2^120 stays finite).
+/// Decoding then needs a multiply by 2^120 — or none, when the scaled input is multiplied by 2^120 instead: the
+/// product of the two is the same real number, so the fused multiply-add rounds it the same way (used while every
+/// |xs| &lt; 2^8, so that xs·2^120 stays finite).
+/// </para>
+/// <para>
+/// Few inputs (decoding) multiply each row straight from the stored bytes; more (prefill) decode a block of rows once
+/// into an L2-sized tile of float32 and multiply it by two inputs and two rows at a time, so that the tile and the
+/// inputs are each read from cache many times per read of the weights.
 /// </para>
 /// </summary>
 public static unsafe class Fp8Block
@@ -36,103 +45,113 @@ public static unsafe class Fp8Block
     /// <summary>2^120: an e4m3 bit pattern shifted into a float32 is its value times 2^-120.</summary>
     public static readonly float TwoTo120 = BitConverter.Int32BitsToSingle((127 + 120) << 23);
 
-    /// <summary>Rows decoded together for a tile (the unit products are split into across threads).</summary>
-    public const int RowGroup = 2;
+    /// <summary>Rows handled together (the unit products are split into across threads).</summary>
+    public const int RowGroup = 16;
 
-    /// <summary>Up to this many inputs, each row is decoded in registers per input; beyond, once into an L1 tile.</summary>
+    /// <summary>Up to this many inputs, each row is decoded in registers per input; beyond, once into a tile.</summary>
     public const int DirectMaxInputs = 3;
 
     private const int Lanes = 16;
     private const int Chunk = 4 * Lanes; // columns per step: four 16-lane accumulators
-    private const int InputTile = 2;
+    private const int Span = 2 * Chunk;  // columns summed from zero before joining the running totals
+
+    /// <summary>Inputs whose scaled copies are kept at once in the tiled path (bounds the scratch memory).</summary>
+    private const int InputBlock = 64;
+
+    /// <summary>Bytes of decoded rows the tiled path keeps (about half this machine's per-core L2).</summary>
+    private const int TileBytes = 256 << 10;
 
     /// <summary>Row groups in a matrix.</summary>
     public static int Groups(int rows) => (rows + RowGroup - 1) / RowGroup;
 
-    /// <summary>
-    /// Whether every input may be pre-scaled by 2^120 (all |x| &lt; 2^8, so x·2^120 is finite): then the direct kernel
-    /// skips the multiply that decodes the weights.
-    /// </summary>
-    public static bool CanPrescale(ReadOnlySpan<float> x) => VectorMath.MaxAbs(x) < 256f;
-
-    /// <summary>
-    /// y[t, r] for row groups g0..g1 and n inputs of <paramref name="x"/> (x pre-scaled by 2^120 when
-    /// <paramref name="prescaled"/>; only used for n ≤ <see cref="DirectMaxInputs"/>), rows of y <c>w.Rows</c> apart.
-    /// </summary>
-    public static void Multiply(WeightMatrix w, float* x, bool prescaled, int n, float* y, int g0, int g1)
-    {
-        if (Avx512Enabled) Multiply<Avx512Lanes, Vector512<float>>(w, x, prescaled, n, y, g0, g1);
-        else if (Avx2Enabled) Multiply<Avx2Lanes, Avx2Lanes.Pair>(w, x, prescaled, n, y, g0, g1);
-        else Multiply<ScalarLanes, ScalarLanes.Sixteen>(w, x, prescaled, n, y, g0, g1);
-    }
-
-    private static void Multiply<TL, TV>(WeightMatrix w, float* x, bool prescaled, int n, float* y, int g0, int g1)
-        where TL : struct, ILanes<TV> where TV : struct
+    /// <summary>y[t, r] for row groups g0..g1 and n inputs of <paramref name="x"/>, rows of y <c>w.Rows</c> apart.</summary>
+    public static void Multiply(WeightMatrix w, float* x, int n, float* y, int g0, int g1)
     {
         int rows = w.Rows, r0 = g0 * RowGroup, r1 = Math.Min(rows, g1 * RowGroup);
-        Products<TL, TV>(w, x, prescaled, n, y, r0, r1);
+        if (Avx512Enabled) Products<Avx512Lanes, Vector512<float>>(w, x, n, y, r0, r1);
+        else if (Avx2Enabled) Products<Avx2Lanes, Avx2Lanes.Pair>(w, x, n, y, r0, r1);
+        else Products<ScalarLanes, ScalarLanes.Sixteen>(w, x, n, y, r0, r1);
         foreach (int r in w.Fp8NanRows)
             if (r >= r0 && r < r1)
                 for (int t = 0; t < n; t++) y[(long)t * rows + r] = float.NaN;
     }
 
-    private static void Products<TL, TV>(WeightMatrix w, float* x, bool prescaled, int n, float* y, int r0, int r1)
+    /// <summary>Columns rounded up to whole 64-column steps: the length of a scaled input or decoded row.</summary>
+    private static int PaddedCols(int cols) => (cols + Chunk - 1) / Chunk * Chunk;
+
+    private static void Products<TL, TV>(WeightMatrix w, float* x, int n, float* y, int r0, int r1)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        int rows = w.Rows, cols = w.Cols;
-        byte* tailW = stackalloc byte[Chunk];
-        float* tailX = stackalloc float[2 * Chunk];
-        if (n <= DirectMaxInputs)
-        {
-            for (int r = r0; r < r1; r++)
-            {
-                for (int t = 0; t < n; t++)
-                    y[(long)t * rows + r] = prescaled
-                        ? Direct<TL, TV, Unscaled>(w, r, x + (long)t * cols, tailW, tailX)
-                        : Direct<TL, TV, Scaled>(w, r, x + (long)t * cols, tailW, tailX);
-            }
-            return;
-        }
-        int padded = PaddedCols(w);
-        float[] tile = System.Buffers.ArrayPool<float>.Shared.Rent(RowGroup * padded + 16);
+        int cols = w.Cols, padded = PaddedCols(cols), block = Math.Min(n, InputBlock);
+        float[] scratch = ArrayPool<float>.Shared.Rent(block * padded + 16);
         try
         {
-            fixed (float* pt = tile)
+            fixed (float* ps = scratch)
             {
-                float* aligned = (float*)(((nint)pt + 63) & ~(nint)63);
-                float* out4 = stackalloc float[RowGroup * InputTile];
-                for (int ra = r0; ra < r1; ra += RowGroup)
-                {
-                    int rb = Math.Min(ra + 1, r1 - 1); // an odd last row is paired with itself
-                    DecodeRow<TL, TV>(w, ra, aligned, tailW);
-                    DecodeRow<TL, TV>(w, rb, aligned + padded, tailW);
-                    for (int t = 0; t < n; t += InputTile)
-                    {
-                        int m = Math.Min(InputTile, n - t);
-                        Tiled<TL, TV>(w, aligned, padded, ra, rb, x + (long)t * cols, x + (long)(t + m - 1) * cols, out4, tailX);
-                        for (int j = 0; j < m; j++)
-                        {
-                            y[(long)(t + j) * rows + ra] = out4[j];
-                            y[(long)(t + j) * rows + rb] = out4[InputTile + j];
-                        }
-                    }
-                }
+                float* xs = Align(ps);
+                if (n <= DirectMaxInputs) DirectRows<TL, TV>(w, x, n, y, r0, r1, xs);
+                else
+                    for (int t0 = 0; t0 < n; t0 += InputBlock)
+                        TiledRows<TL, TV>(w, x + (long)t0 * cols, Math.Min(InputBlock, n - t0), y + (long)t0 * w.Rows, r0, r1, xs);
             }
         }
         finally
         {
-            System.Buffers.ArrayPool<float>.Shared.Return(tile);
+            ArrayPool<float>.Shared.Return(scratch);
         }
     }
 
-    /// <summary>Floats per decoded row in a tile: every scale block padded with zeros to whole 64-column steps.</summary>
-    private static int PaddedCols(WeightMatrix w)
+    private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+
+    /// <summary>
+    /// xs[t] = x[t] · (the scale of each column's block in <paramref name="scales"/>), zero-padded to whole steps, for
+    /// n inputs; with <paramref name="prescale"/>, also times 2^120 where every |xs| &lt; 2^8 (returns whether it was).
+    /// </summary>
+    private static bool ScaleInputs(float* x, int n, int cols, int blockCols, float* scales, float* xs, bool prescale)
     {
-        int bc = w.BlockCols, blocks = (w.Cols + bc - 1) / bc;
-        return blocks * BlockStride(bc);
+        int padded = PaddedCols(cols);
+        float max = 0;
+        for (int t = 0; t < n; t++)
+        {
+            float* src = x + (long)t * cols, dst = xs + (long)t * padded;
+            for (int c0 = 0, b = 0; c0 < cols; c0 += blockCols, b++)
+            {
+                int len = Math.Min(blockCols, cols - c0);
+                var row = new Span<float>(dst + c0, len);
+                new ReadOnlySpan<float>(src + c0, len).CopyTo(row);
+                VectorMath.Scale(row, scales[b]);
+            }
+            new Span<float>(dst + cols, padded - cols).Clear();
+            if (prescale) max = Math.Max(max, VectorMath.MaxAbs(new ReadOnlySpan<float>(dst, cols)));
+        }
+        if (!prescale || !(max < 256f)) return false;
+        VectorMath.Scale(new Span<float>(xs, n * padded), TwoTo120);
+        return true;
     }
 
-    private static int BlockStride(int blockCols) => (blockCols + Chunk - 1) / Chunk * Chunk;
+    /// <summary>Each row straight from its stored bytes against each of a few inputs.</summary>
+    private static void DirectRows<TL, TV>(WeightMatrix w, float* x, int n, float* y, int r0, int r1, float* xs)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int rows = w.Rows, cols = w.Cols, padded = PaddedCols(cols);
+        byte* tail = stackalloc byte[Chunk];
+        float* current = null;
+        bool prescaled = false;
+        for (int r = r0; r < r1; r++)
+        {
+            float* scales = w.ScaleRow(r);
+            if (scales != current)
+            {
+                prescaled = ScaleInputs(x, n, cols, w.BlockCols, scales, xs, prescale: true);
+                current = scales;
+            }
+            byte* row = w.Fp8Row(r);
+            for (int t = 0; t < n; t++)
+                y[(long)t * rows + r] = prescaled
+                    ? Direct<TL, TV, Unscaled>(row, cols, xs + (long)t * padded, tail)
+                    : Direct<TL, TV, Scaled>(row, cols, xs + (long)t * padded, tail);
+        }
+    }
 
     /// <summary>Whether the direct kernel multiplies decoded weights by 2^120 (inputs not pre-scaled).</summary>
     private interface IDecodeScale
@@ -150,119 +169,158 @@ public static unsafe class Fp8Block
         public static bool MultiplyWeights => false;
     }
 
-    /// <summary>16 e4m3 weights as float32 (scaled by 2^120 or, for pre-scaled inputs, left at value·2^-120).</summary>
+    /// <summary>16 e4m3 weights as float32 (their values, or value·2^-120 against pre-scaled inputs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Weights<TL, TV, TS>(byte* p) where TL : struct, ILanes<TV> where TV : struct where TS : struct, IDecodeScale =>
         TS.MultiplyWeights ? TL.Mul(TL.Fp8(p), TwoTo120) : TL.Fp8(p);
 
-    /// <summary>One row against one input, e4m3 decoded in registers.</summary>
+    /// <summary>One row against one scaled input (zero-padded to whole steps), e4m3 decoded in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Direct<TL, TV, TS>(WeightMatrix w, int r, float* x, byte* tailW, float* tailX)
+    private static float Direct<TL, TV, TS>(byte* row, int cols, float* xs, byte* tail)
         where TL : struct, ILanes<TV> where TV : struct where TS : struct, IDecodeScale
     {
-        int cols = w.Cols, bc = w.BlockCols;
-        byte* row = w.Fp8Row(r);
-        float* scales = w.ScaleRow(r);
-        TV t = TL.Zero();
-        for (int b = 0, c0 = 0; c0 < cols; b++, c0 += bc)
+        TV total = TL.Zero(), p0, p1, p2, p3;
+        int c = 0;
+        for (; c + Span <= cols; c += Span)
         {
-            int end = Math.Min(c0 + bc, cols), c = c0;
-            TV p0 = TL.Zero(), p1 = TL.Zero(), p2 = TL.Zero(), p3 = TL.Zero();
-            for (; c + Chunk <= end; c += Chunk)
+            p0 = TL.Fma(Weights<TL, TV, TS>(row + c), TL.Load(xs + c), TL.Zero());
+            p1 = TL.Fma(Weights<TL, TV, TS>(row + c + Lanes), TL.Load(xs + c + Lanes), TL.Zero());
+            p2 = TL.Fma(Weights<TL, TV, TS>(row + c + 2 * Lanes), TL.Load(xs + c + 2 * Lanes), TL.Zero());
+            p3 = TL.Fma(Weights<TL, TV, TS>(row + c + 3 * Lanes), TL.Load(xs + c + 3 * Lanes), TL.Zero());
+            p0 = TL.Fma(Weights<TL, TV, TS>(row + c + 4 * Lanes), TL.Load(xs + c + 4 * Lanes), p0);
+            p1 = TL.Fma(Weights<TL, TV, TS>(row + c + 5 * Lanes), TL.Load(xs + c + 5 * Lanes), p1);
+            p2 = TL.Fma(Weights<TL, TV, TS>(row + c + 6 * Lanes), TL.Load(xs + c + 6 * Lanes), p2);
+            p3 = TL.Fma(Weights<TL, TV, TS>(row + c + 7 * Lanes), TL.Load(xs + c + 7 * Lanes), p3);
+            total = TL.Add(total, TL.Add(TL.Add(p0, p1), TL.Add(p2, p3)));
+        }
+        if (c < cols)
+        {
+            // The last, shorter span: whole 64-column steps, then a ragged step with its bytes copied beside zeros
+            // (the input is zero-padded already). Plain loops, no calls: a call here would make the JIT keep the
+            // accumulators in memory.
+            p0 = p1 = p2 = p3 = TL.Zero();
+            for (; c < cols; c += Chunk)
             {
-                p0 = TL.Fma(Weights<TL, TV, TS>(row + c), TL.Load(x + c), p0);
-                p1 = TL.Fma(Weights<TL, TV, TS>(row + c + Lanes), TL.Load(x + c + Lanes), p1);
-                p2 = TL.Fma(Weights<TL, TV, TS>(row + c + 2 * Lanes), TL.Load(x + c + 2 * Lanes), p2);
-                p3 = TL.Fma(Weights<TL, TV, TS>(row + c + 3 * Lanes), TL.Load(x + c + 3 * Lanes), p3);
-            }
-            if (c < end)
-            {
-                // A ragged step: its last columns copied beside zeros (a zero weight times a zero input adds nothing).
-                // Plain loops, no calls: a call here would make the JIT keep the accumulators in memory.
-                for (int j = 0; j < Chunk; j++)
+                byte* w = row + c;
+                if (c + Chunk > cols)
                 {
-                    bool inside = c + j < end;
-                    tailX[j] = inside ? x[c + j] : 0f;
-                    tailW[j] = inside ? row[c + j] : (byte)0;
+                    for (int j = 0; j < Chunk; j++) tail[j] = c + j < cols ? row[c + j] : (byte)0;
+                    w = tail;
                 }
-                p0 = TL.Fma(Weights<TL, TV, TS>(tailW), TL.Load(tailX), p0);
-                p1 = TL.Fma(Weights<TL, TV, TS>(tailW + Lanes), TL.Load(tailX + Lanes), p1);
-                p2 = TL.Fma(Weights<TL, TV, TS>(tailW + 2 * Lanes), TL.Load(tailX + 2 * Lanes), p2);
-                p3 = TL.Fma(Weights<TL, TV, TS>(tailW + 3 * Lanes), TL.Load(tailX + 3 * Lanes), p3);
+                p0 = TL.Fma(Weights<TL, TV, TS>(w), TL.Load(xs + c), p0);
+                p1 = TL.Fma(Weights<TL, TV, TS>(w + Lanes), TL.Load(xs + c + Lanes), p1);
+                p2 = TL.Fma(Weights<TL, TV, TS>(w + 2 * Lanes), TL.Load(xs + c + 2 * Lanes), p2);
+                p3 = TL.Fma(Weights<TL, TV, TS>(w + 3 * Lanes), TL.Load(xs + c + 3 * Lanes), p3);
             }
-            t = TL.Fma(TL.Add(TL.Add(p0, p1), TL.Add(p2, p3)), scales[b], t);
+            total = TL.Add(total, TL.Add(TL.Add(p0, p1), TL.Add(p2, p3)));
         }
-        return TL.Sum(t);
+        return TL.Sum(total);
     }
 
-    /// <summary>Decodes one row into a tile row of true values, each block padded with zeros to whole steps.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DecodeRow<TL, TV>(WeightMatrix w, int r, float* dst, byte* tail)
+    /// <summary>
+    /// Rows r0..r1 against n inputs: blocks of rows decoded once into a tile; within a block, each run of rows that
+    /// shares its scales is multiplied by the inputs scaled for it, two rows by two inputs at a time.
+    /// </summary>
+    private static void TiledRows<TL, TV>(WeightMatrix w, float* x, int n, float* y, int r0, int r1, float* xs)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        int cols = w.Cols, bc = w.BlockCols, stride = BlockStride(bc);
-        byte* row = w.Fp8Row(r);
-        for (int c0 = 0, o = 0; c0 < cols; c0 += bc, o += stride)
+        int rows = w.Rows, cols = w.Cols, padded = PaddedCols(cols);
+        int tileRows = Math.Max(2, TileBytes / (4 * padded)) & ~1;
+        float[] tileArray = ArrayPool<float>.Shared.Rent(tileRows * padded + 16);
+        byte* tail = stackalloc byte[Lanes];
+        float* out4 = stackalloc float[4];
+        float* current = null;
+        try
         {
-            int end = Math.Min(c0 + bc, cols), c = c0, k = o;
-            for (; c + Lanes <= end; c += Lanes, k += Lanes) TL.Store(dst + k, TL.Mul(TL.Fp8(row + c), TwoTo120));
-            for (; k < o + stride; c += Lanes, k += Lanes)
+            fixed (float* pt = tileArray)
             {
-                for (int j = 0; j < Lanes; j++) tail[j] = c + j < end ? row[c + j] : (byte)0;
-                TL.Store(dst + k, TL.Mul(TL.Fp8(tail), TwoTo120));
-            }
-        }
-    }
-
-    /// <summary>Two decoded rows against two inputs (the same one twice for an odd count): y = [a·xa, a·xb, b·xa, b·xb].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tiled<TL, TV>(WeightMatrix w, float* tile, int padded, int ra, int rb, float* xa, float* xb, float* y, float* tailX)
-        where TL : struct, ILanes<TV> where TV : struct
-    {
-        int cols = w.Cols, bc = w.BlockCols, stride = BlockStride(bc);
-        float* sa = w.ScaleRow(ra), sb = w.ScaleRow(rb);
-        TV taa = TL.Zero(), tab = TL.Zero(), tba = TL.Zero(), tbb = TL.Zero();
-        for (int b = 0, c0 = 0, o = 0; c0 < cols; b++, c0 += bc, o += stride)
-        {
-            int end = Math.Min(c0 + bc, cols);
-            // Partial sums per quarter q (lanes 16q..16q+15 of a step), for rows a/b × inputs a/b.
-            TV aa0 = TL.Zero(), aa1 = TL.Zero(), aa2 = TL.Zero(), aa3 = TL.Zero();
-            TV ab0 = TL.Zero(), ab1 = TL.Zero(), ab2 = TL.Zero(), ab3 = TL.Zero();
-            TV ba0 = TL.Zero(), ba1 = TL.Zero(), ba2 = TL.Zero(), ba3 = TL.Zero();
-            TV bb0 = TL.Zero(), bb1 = TL.Zero(), bb2 = TL.Zero(), bb3 = TL.Zero();
-            for (int c = c0, k = o; c < end; c += Chunk, k += Chunk)
-            {
-                float* pa = xa + c, pb = xb + c;
-                if (c + Chunk > end)
+                float* tile = Align(pt);
+                for (int b0 = r0; b0 < r1; b0 += tileRows)
                 {
-                    // A ragged step: inputs copied beside zeros (the tile's weights are zero-padded already).
-                    for (int j = 0; j < Chunk; j++)
+                    int b1 = Math.Min(r1, b0 + tileRows);
+                    for (int r = b0; r < b1; r++) DecodeRow<TL, TV>(w.Fp8Row(r), cols, tile + (long)(r - b0) * padded, tail);
+                    for (int run = b0; run < b1;)
                     {
-                        tailX[j] = c + j < end ? xa[c + j] : 0f;
-                        tailX[Chunk + j] = c + j < end ? xb[c + j] : 0f;
+                        float* scales = w.ScaleRow(run);
+                        int runEnd = run + 1;
+                        while (runEnd < b1 && w.ScaleRow(runEnd) == scales) runEnd++;
+                        if (scales != current)
+                        {
+                            ScaleInputs(x, n, cols, w.BlockCols, scales, xs, prescale: false);
+                            current = scales;
+                        }
+                        for (int t = 0; t < n; t += 2)
+                        {
+                            int tb = Math.Min(t + 1, n - 1); // an odd last input is paired with itself
+                            for (int ra = run; ra < runEnd; ra += 2)
+                            {
+                                int rb = Math.Min(ra + 1, runEnd - 1);
+                                Tiled<TL, TV>(tile + (long)(ra - b0) * padded, tile + (long)(rb - b0) * padded,
+                                    xs + (long)t * padded, xs + (long)tb * padded, padded, out4);
+                                y[(long)t * rows + ra] = out4[0];
+                                y[(long)tb * rows + ra] = out4[1];
+                                y[(long)t * rows + rb] = out4[2];
+                                y[(long)tb * rows + rb] = out4[3];
+                            }
+                        }
+                        run = runEnd;
                     }
-                    pa = tailX;
-                    pb = tailX + Chunk;
                 }
-                float* wa = tile + k, wb = tile + padded + k;
-                TV va = TL.Load(pa), vb = TL.Load(pb), qa = TL.Load(wa), qb = TL.Load(wb);
-                aa0 = TL.Fma(qa, va, aa0); ab0 = TL.Fma(qa, vb, ab0); ba0 = TL.Fma(qb, va, ba0); bb0 = TL.Fma(qb, vb, bb0);
-                va = TL.Load(pa + Lanes); vb = TL.Load(pb + Lanes); qa = TL.Load(wa + Lanes); qb = TL.Load(wb + Lanes);
-                aa1 = TL.Fma(qa, va, aa1); ab1 = TL.Fma(qa, vb, ab1); ba1 = TL.Fma(qb, va, ba1); bb1 = TL.Fma(qb, vb, bb1);
-                va = TL.Load(pa + 2 * Lanes); vb = TL.Load(pb + 2 * Lanes); qa = TL.Load(wa + 2 * Lanes); qb = TL.Load(wb + 2 * Lanes);
-                aa2 = TL.Fma(qa, va, aa2); ab2 = TL.Fma(qa, vb, ab2); ba2 = TL.Fma(qb, va, ba2); bb2 = TL.Fma(qb, vb, bb2);
-                va = TL.Load(pa + 3 * Lanes); vb = TL.Load(pb + 3 * Lanes); qa = TL.Load(wa + 3 * Lanes); qb = TL.Load(wb + 3 * Lanes);
-                aa3 = TL.Fma(qa, va, aa3); ab3 = TL.Fma(qa, vb, ab3); ba3 = TL.Fma(qb, va, ba3); bb3 = TL.Fma(qb, vb, bb3);
             }
-            taa = TL.Fma(TL.Add(TL.Add(aa0, aa1), TL.Add(aa2, aa3)), sa[b], taa);
-            tab = TL.Fma(TL.Add(TL.Add(ab0, ab1), TL.Add(ab2, ab3)), sa[b], tab);
-            tba = TL.Fma(TL.Add(TL.Add(ba0, ba1), TL.Add(ba2, ba3)), sb[b], tba);
-            tbb = TL.Fma(TL.Add(TL.Add(bb0, bb1), TL.Add(bb2, bb3)), sb[b], tbb);
         }
-        y[0] = TL.Sum(taa);
-        y[1] = TL.Sum(tab);
-        y[2] = TL.Sum(tba);
-        y[3] = TL.Sum(tbb);
+        finally
+        {
+            ArrayPool<float>.Shared.Return(tileArray);
+        }
+    }
+
+    /// <summary>Decodes one row to its true values, zero-padded to whole steps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DecodeRow<TL, TV>(byte* row, int cols, float* dst, byte* tail)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int c = 0, padded = PaddedCols(cols);
+        for (; c + Lanes <= cols; c += Lanes) TL.Store(dst + c, TL.Mul(TL.Fp8(row + c), TwoTo120));
+        for (; c < padded; c += Lanes)
+        {
+            for (int j = 0; j < Lanes; j++) tail[j] = c + j < cols ? row[c + j] : (byte)0;
+            TL.Store(dst + c, TL.Mul(TL.Fp8(tail), TwoTo120));
+        }
+    }
+
+    /// <summary>Two decoded rows a, b against two scaled inputs u, v (padded lengths): y = [a·u, a·v, b·u, b·v].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiled<TL, TV>(float* a, float* b, float* u, float* v, int padded, float* y)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV tau = TL.Zero(), tav = TL.Zero(), tbu = TL.Zero(), tbv = TL.Zero();
+        for (int c0 = 0; c0 < padded; c0 += Span)
+        {
+            TV au0 = TL.Zero(), au1 = TL.Zero(), au2 = TL.Zero(), au3 = TL.Zero();
+            TV av0 = TL.Zero(), av1 = TL.Zero(), av2 = TL.Zero(), av3 = TL.Zero();
+            TV bu0 = TL.Zero(), bu1 = TL.Zero(), bu2 = TL.Zero(), bu3 = TL.Zero();
+            TV bv0 = TL.Zero(), bv1 = TL.Zero(), bv2 = TL.Zero(), bv3 = TL.Zero();
+            int end = Math.Min(padded, c0 + Span);
+            for (int c = c0; c < end; c += Chunk)
+            {
+                TV wa = TL.Load(a + c), wb = TL.Load(b + c), xu = TL.Load(u + c), xv = TL.Load(v + c);
+                au0 = TL.Fma(wa, xu, au0); av0 = TL.Fma(wa, xv, av0); bu0 = TL.Fma(wb, xu, bu0); bv0 = TL.Fma(wb, xv, bv0);
+                wa = TL.Load(a + c + Lanes); wb = TL.Load(b + c + Lanes); xu = TL.Load(u + c + Lanes); xv = TL.Load(v + c + Lanes);
+                au1 = TL.Fma(wa, xu, au1); av1 = TL.Fma(wa, xv, av1); bu1 = TL.Fma(wb, xu, bu1); bv1 = TL.Fma(wb, xv, bv1);
+                wa = TL.Load(a + c + 2 * Lanes); wb = TL.Load(b + c + 2 * Lanes); xu = TL.Load(u + c + 2 * Lanes); xv = TL.Load(v + c + 2 * Lanes);
+                au2 = TL.Fma(wa, xu, au2); av2 = TL.Fma(wa, xv, av2); bu2 = TL.Fma(wb, xu, bu2); bv2 = TL.Fma(wb, xv, bv2);
+                wa = TL.Load(a + c + 3 * Lanes); wb = TL.Load(b + c + 3 * Lanes); xu = TL.Load(u + c + 3 * Lanes); xv = TL.Load(v + c + 3 * Lanes);
+                au3 = TL.Fma(wa, xu, au3); av3 = TL.Fma(wa, xv, av3); bu3 = TL.Fma(wb, xu, bu3); bv3 = TL.Fma(wb, xv, bv3);
+            }
+            tau = TL.Add(tau, TL.Add(TL.Add(au0, au1), TL.Add(au2, au3)));
+            tav = TL.Add(tav, TL.Add(TL.Add(av0, av1), TL.Add(av2, av3)));
+            tbu = TL.Add(tbu, TL.Add(TL.Add(bu0, bu1), TL.Add(bu2, bu3)));
+            tbv = TL.Add(tbv, TL.Add(TL.Add(bv0, bv1), TL.Add(bv2, bv3)));
+        }
+        y[0] = TL.Sum(tau);
+        y[1] = TL.Sum(tav);
+        y[2] = TL.Sum(tbu);
+        y[3] = TL.Sum(tbv);
     }
 
     /// <summary>Sixteen float32 lanes and the few operations the kernels need, one implementation per instruction set.</summary>

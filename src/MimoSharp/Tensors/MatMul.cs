@@ -165,40 +165,20 @@ public static class MatMul
 
     private const int PanelRows = Q8_0Panel.Rows;
 
-    /// <summary>
-    /// FP8 weights as stored (<see cref="Fp8Block"/>), in groups of rows split over the threads. For a few inputs the
-    /// inputs are pre-scaled by 2^120 once, which saves the kernel a multiply per weight (same bits either way).
-    /// </summary>
+    /// <summary>FP8 weights as stored (<see cref="Fp8Block"/>), in groups of rows split over the threads.</summary>
     private static unsafe void Fp8Compute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
-        int count = n * w.Cols;
-        bool prescale = n <= Fp8Block.DirectMaxInputs && Fp8Block.CanPrescale(x[..count]);
-        float[]? scaled = null;
-        if (prescale)
+        fixed (float* px = x)
+        fixed (float* py = y)
         {
-            scaled = ArrayPool<float>.Shared.Rent(count);
-            x[..count].CopyTo(scaled);
-            VectorMath.Scale(scaled.AsSpan(0, count), Fp8Block.TwoTo120);
-            x = scaled.AsSpan(0, count);
-        }
-        try
-        {
-            fixed (float* px = x)
-            fixed (float* py = y)
-            {
-                var kernel = new Fp8Rows(w, px, prescale, n, py);
-                Split(ref kernel, Fp8Block.Groups(w.Rows), w, n);
-            }
-        }
-        finally
-        {
-            if (scaled is not null) ArrayPool<float>.Shared.Return(scaled);
+            var kernel = new Fp8Rows(w, px, n, py);
+            Split(ref kernel, Fp8Block.Groups(w.Rows), w, n);
         }
     }
 
-    private readonly unsafe struct Fp8Rows(WeightMatrix w, float* x, bool prescaled, int n, float* y) : IRangeKernel
+    private readonly unsafe struct Fp8Rows(WeightMatrix w, float* x, int n, float* y) : IRangeKernel
     {
-        public void Compute(int first, int end) => Fp8Block.Multiply(w, x, prescaled, n, y, first, end);
+        public void Compute(int first, int end) => Fp8Block.Multiply(w, x, n, y, first, end);
     }
 
     /// <summary>Q5_K and Q6_K weights as stored, row by row, against inputs quantised once to Q8_K.</summary>

@@ -305,6 +305,10 @@ public sealed unsafe class WeightMatrix
     public static WeightMatrix FromPinned(string name, float* data, int rows, int cols) =>
         new(name, rows, cols, DType.F32, (byte*)data, null, 0, 0, 0, (long)rows * cols * 4);
 
+    /// <summary>Wraps bfloat16 data owned by the caller (pinned for the matrix's lifetime).</summary>
+    public static WeightMatrix FromPinnedBf16(string name, ushort* data, int rows, int cols) =>
+        new(name, rows, cols, DType.BF16, (byte*)data, null, 0, 0, 0, (long)rows * cols * 2);
+
     /// <summary>Row r of a BF16 matrix, undecoded.</summary>
     public ReadOnlySpan<ushort> Bf16Row(int r)
     {
