@@ -58,6 +58,9 @@ public static unsafe class Fp8Block
     /// <summary>Inputs whose scaled copies are kept at once in the tiled path (bounds the scratch memory).</summary>
     private const int InputBlock = 64;
 
+    /// <summary>Columns per slice of the tiled path: two rows and two inputs of it fill half of a 32 KB L1.</summary>
+    private const int SliceCols = 1024;
+
     /// <summary>Bytes of decoded rows the tiled path keeps (about half this machine's per-core L2).</summary>
     private const int TileBytes = 256 << 10;
 
@@ -219,7 +222,9 @@ public static unsafe class Fp8Block
 
     /// <summary>
     /// Rows r0..r1 against n inputs: blocks of rows decoded once into a tile; within a block, each run of rows that
-    /// shares its scales is multiplied by the inputs scaled for it, two rows by two inputs at a time.
+    /// shares its scales is multiplied by the inputs scaled for it, two rows by two inputs at a time, over columns in
+    /// slices small enough that both rows and both inputs stay in L1 (the running totals wait in memory between
+    /// slices, so the order of the sums is the direct kernel's).
     /// </summary>
     private static void TiledRows<TL, TV>(WeightMatrix w, float* x, int n, float* y, int r0, int r1, float* xs)
         where TL : struct, ILanes<TV> where TV : struct
@@ -227,14 +232,15 @@ public static unsafe class Fp8Block
         int rows = w.Rows, cols = w.Cols, padded = PaddedCols(cols);
         int tileRows = Math.Max(2, TileBytes / (4 * padded)) & ~1;
         float[] tileArray = ArrayPool<float>.Shared.Rent(tileRows * padded + 16);
+        float[] totalsArray = ArrayPool<float>.Shared.Rent(tileRows * n * Lanes + 16);
         byte* tail = stackalloc byte[Lanes];
-        float* out4 = stackalloc float[4];
         float* current = null;
         try
         {
             fixed (float* pt = tileArray)
+            fixed (float* pq = totalsArray)
             {
-                float* tile = Align(pt);
+                float* tile = Align(pt), totals = Align(pq);
                 for (int b0 = r0; b0 < r1; b0 += tileRows)
                 {
                     int b1 = Math.Min(r1, b0 + tileRows);
@@ -249,20 +255,25 @@ public static unsafe class Fp8Block
                             ScaleInputs(x, n, cols, w.BlockCols, scales, xs, prescale: false);
                             current = scales;
                         }
-                        for (int t = 0; t < n; t += 2)
+                        new Span<float>(totals, (runEnd - run) * n * Lanes).Clear();
+                        float* Total(int r, int t) => totals + ((long)(r - run) * n + t) * Lanes;
+                        for (int k0 = 0; k0 < padded; k0 += SliceCols)
                         {
-                            int tb = Math.Min(t + 1, n - 1); // an odd last input is paired with itself
+                            int k1 = Math.Min(padded, k0 + SliceCols);
                             for (int ra = run; ra < runEnd; ra += 2)
                             {
-                                int rb = Math.Min(ra + 1, runEnd - 1);
-                                Tiled<TL, TV>(tile + (long)(ra - b0) * padded, tile + (long)(rb - b0) * padded,
-                                    xs + (long)t * padded, xs + (long)tb * padded, padded, out4);
-                                y[(long)t * rows + ra] = out4[0];
-                                y[(long)tb * rows + ra] = out4[1];
-                                y[(long)t * rows + rb] = out4[2];
-                                y[(long)tb * rows + rb] = out4[3];
+                                int rb = Math.Min(ra + 1, runEnd - 1); // an odd last row is paired with itself
+                                float* a = tile + (long)(ra - b0) * padded, b = tile + (long)(rb - b0) * padded;
+                                for (int t = 0; t < n; t += 2)
+                                {
+                                    int tb = Math.Min(t + 1, n - 1); // and an odd last input
+                                    Tiled<TL, TV>(a, b, xs + (long)t * padded, xs + (long)tb * padded, k0, k1,
+                                        Total(ra, t), Total(ra, tb), Total(rb, t), Total(rb, tb));
+                                }
                             }
                         }
+                        for (int r = run; r < runEnd; r++)
+                            for (int t = 0; t < n; t++) y[(long)t * rows + r] = TL.Sum(TL.Load(Total(r, t)));
                         run = runEnd;
                     }
                 }
@@ -271,6 +282,7 @@ public static unsafe class Fp8Block
         finally
         {
             ArrayPool<float>.Shared.Return(tileArray);
+            ArrayPool<float>.Shared.Return(totalsArray);
         }
     }
 
@@ -288,19 +300,22 @@ public static unsafe class Fp8Block
         }
     }
 
-    /// <summary>Two decoded rows a, b against two scaled inputs u, v (padded lengths): y = [a·u, a·v, b·u, b·v].</summary>
+    /// <summary>
+    /// Columns k0..k1 (whole spans) of two decoded rows a, b against two scaled inputs u, v, added span by span to
+    /// the running totals of a·u, a·v, b·u and b·v (16 lanes each, in memory between slices).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tiled<TL, TV>(float* a, float* b, float* u, float* v, int padded, float* y)
+    private static void Tiled<TL, TV>(float* a, float* b, float* u, float* v, int k0, int k1, float* sau, float* sav, float* sbu, float* sbv)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        TV tau = TL.Zero(), tav = TL.Zero(), tbu = TL.Zero(), tbv = TL.Zero();
-        for (int c0 = 0; c0 < padded; c0 += Span)
+        TV tau = TL.Load(sau), tav = TL.Load(sav), tbu = TL.Load(sbu), tbv = TL.Load(sbv);
+        for (int c0 = k0; c0 < k1; c0 += Span)
         {
             TV au0 = TL.Zero(), au1 = TL.Zero(), au2 = TL.Zero(), au3 = TL.Zero();
             TV av0 = TL.Zero(), av1 = TL.Zero(), av2 = TL.Zero(), av3 = TL.Zero();
             TV bu0 = TL.Zero(), bu1 = TL.Zero(), bu2 = TL.Zero(), bu3 = TL.Zero();
             TV bv0 = TL.Zero(), bv1 = TL.Zero(), bv2 = TL.Zero(), bv3 = TL.Zero();
-            int end = Math.Min(padded, c0 + Span);
+            int end = Math.Min(k1, c0 + Span);
             for (int c = c0; c < end; c += Chunk)
             {
                 TV wa = TL.Load(a + c), wb = TL.Load(b + c), xu = TL.Load(u + c), xv = TL.Load(v + c);
@@ -317,10 +332,10 @@ public static unsafe class Fp8Block
             tbu = TL.Add(tbu, TL.Add(TL.Add(bu0, bu1), TL.Add(bu2, bu3)));
             tbv = TL.Add(tbv, TL.Add(TL.Add(bv0, bv1), TL.Add(bv2, bv3)));
         }
-        y[0] = TL.Sum(tau);
-        y[1] = TL.Sum(tav);
-        y[2] = TL.Sum(tbu);
-        y[3] = TL.Sum(tbv);
+        TL.Store(sau, tau);
+        TL.Store(sav, tav);
+        TL.Store(sbu, tbu);
+        TL.Store(sbv, tbv);
     }
 
     /// <summary>Sixteen float32 lanes and the few operations the kernels need, one implementation per instruction set.</summary>

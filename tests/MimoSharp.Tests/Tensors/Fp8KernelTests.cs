@@ -37,6 +37,7 @@ public sealed class Fp8KernelTests
         { 37, 300, 128, 128, 1e6f },
         { 19, 200, 8, 80, 3f },      // blocks that are not whole 64-column steps; scale rows change inside tiles
         { 45, 70, 5, 7, 3f },        // odd block heights: runs of rows sharing scales split row pairs
+        { 7, 2100, 128, 128, 3f },   // several column slices of the tiled path, the last ragged
         { 64, 128, 128, 128, 0.01f },
     };
 
