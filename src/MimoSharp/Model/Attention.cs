@@ -88,7 +88,7 @@ public sealed class Attention
                 if (cache.Count != seg.StartPosition)
                     throw new InvalidOperationException(
                         $"segment starts at position {seg.StartPosition} but its cache holds {cache.Count} positions");
-                Attend(q, k, v, o, seg, cache);
+                ChunkedAttention.Run(Shape, Window, _scoreScale, _sinks, q, k, v, o, seg, cache);
                 for (int i = 0; i < seg.Length; i++)
                 {
                     int t = seg.FirstRow + i;
@@ -102,77 +102,4 @@ public sealed class Attention
             pool.Return(q); pool.Return(k); pool.Return(v); pool.Return(o);
         }
     }
-
-    /// <summary>
-    /// Each (row, head) pair is independent; keys are visited in position order whether they come
-    /// from the cache (earlier passes) or from this pass's rows, so results do not depend on how
-    /// the sequence was split into passes.
-    /// </summary>
-    private void Attend(float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache)
-    {
-        int maxKeys = Window > 0 ? Window : seg.StartPosition + seg.Length;
-        int jobs = seg.Length * Shape.NumHeads;
-        long work = (long)jobs * Math.Min(maxKeys, seg.StartPosition + seg.Length) * (Shape.HeadDim + Shape.VHeadDim);
-        var body = new HeadJob(this, q, k, v, o, seg, cache, maxKeys);
-        if (work < 1 << 15)
-            for (int j = 0; j < jobs; j++) body.Run(j);
-        else
-            ComputePool.For(jobs, ref body);
-    }
-
-    /// <summary>One (row, head) pair of <see cref="Attend"/>.</summary>
-    private readonly struct HeadJob(Attention a, float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache, int maxKeys)
-        : IParallelBody
-    {
-        public void Run(int job)
-        {
-            int heads = a.Shape.NumHeads, hd = a.Shape.HeadDim, vd = a.Shape.VHeadDim, rep = a.Shape.QueriesPerKvHead;
-            int kw = a.KeyWidth, vw = a.ValueWidth, qw = heads * hd, ow = heads * vd;
-            int i = job / heads, h = job % heads, kvh = h / rep;
-            int t = seg.FirstRow + i, p = seg.StartPosition + i;
-            // Keys skipped by a cache that caught up late are never visible; only rows whose whole window is
-            // present are used by callers (see LayerKvCache.SkipTo).
-            int first = a.Window > 0 ? Math.Max(cache.SkippedBelow, p - a.Window + 1) : 0;
-            var scores = ArrayPool<float>.Shared.Rent(maxKeys);
-            try
-            {
-                var qh = new ReadOnlySpan<float>(q, t * qw + h * hd, hd);
-                float m = float.NegativeInfinity;
-                for (int j = first; j <= p; j++)
-                {
-                    var kj = KeyAt(k, cache, seg, j, kw).Slice(kvh * hd, hd);
-                    float sc = VectorMath.Dot(qh, kj) * a._scoreScale;
-                    scores[j - first] = sc;
-                    if (sc > m) m = sc;
-                }
-                float sink = a._sinks is null ? float.NegativeInfinity : a._sinks[h];
-                if (sink > m) m = sink;
-                var oh = new Span<float>(o, t * ow + h * vd, vd);
-                oh.Clear();
-                float denom = 0f;
-                for (int j = first; j <= p; j++)
-                {
-                    float e = MathF.Exp(scores[j - first] - m);
-                    denom += e;
-                    VectorMath.MultiplyAdd(ValueAt(v, cache, seg, j, vw).Slice(kvh * vd, vd), e, oh);
-                }
-                if (a._sinks is not null) denom += MathF.Exp(sink - m);
-                VectorMath.Scale(oh, 1f / denom);
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(scores);
-            }
-        }
-    }
-
-    private static ReadOnlySpan<float> KeyAt(float[] k, LayerKvCache cache, BatchLayout.Segment seg, int position, int kw) =>
-        position < seg.StartPosition
-            ? cache.Key(position)
-            : new ReadOnlySpan<float>(k, (seg.FirstRow + position - seg.StartPosition) * kw, kw);
-
-    private static ReadOnlySpan<float> ValueAt(float[] v, LayerKvCache cache, BatchLayout.Segment seg, int position, int vw) =>
-        position < seg.StartPosition
-            ? cache.Value(position)
-            : new ReadOnlySpan<float>(v, (seg.FirstRow + position - seg.StartPosition) * vw, vw);
 }

@@ -1,0 +1,102 @@
+using MimoSharp.Config;
+using MimoSharp.Inference;
+using MimoSharp.Model;
+
+namespace MimoSharp.Tests.Model;
+
+/// <summary>
+/// Attention over contexts longer than a key chunk and than the window: the chunked softmax with its merge equals
+/// a float64 reference, and a row's bits do not depend on how the sequence was cut into passes (one prefill,
+/// token by token as in decoding, uneven chunks) nor on the number of threads.
+/// </summary>
+public sealed class ChunkedAttentionTests
+{
+    private const int Length = 3 * ChunkedAttention.ChunkKeys + 77; // several chunks and a ragged tail
+
+    public static TheoryData<int, bool> Layers() => new()
+    {
+        { 0, false },   // global, no sink (the release's full-attention layers)
+        { 0, true },    // global with a sink
+        { 128, true },  // sliding window with a sink
+        { 700, false }, // a window that straddles chunk bounds
+    };
+
+    private static (AttentionShape Shape, float[] Q, float[] K, float[] V, float[]? Sinks) Inputs(bool sink)
+    {
+        var shape = new AttentionShape(NumHeads: 6, NumKvHeads: 2, HeadDim: 24, VHeadDim: 16, RopeTheta: 10000, HasSink: sink);
+        var random = new Random(11);
+        float[] Values(int n, float a) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * a).ToArray();
+        return (shape, Values(Length * 6 * 24, 1.5f), Values(Length * 2 * 24, 1.5f), Values(Length * 2 * 16, 1f), sink ? Values(6, 2f) : null);
+    }
+
+    /// <summary>Runs the sequence through a fresh cache in passes of <paramref name="pass"/> rows; returns o for every row.</summary>
+    private static float[] RunInPasses(AttentionShape shape, int window, float[]? sinks, float[] q, float[] k, float[] v, int pass)
+    {
+        int qw = shape.NumHeads * shape.HeadDim, kw = shape.NumKvHeads * shape.HeadDim, vw = shape.NumKvHeads * shape.VHeadDim, ow = shape.NumHeads * shape.VHeadDim;
+        var cache = new LayerKvCache(kw, vw, window, lookahead: 0);
+        var all = new float[Length * ow];
+        for (int start = 0; start < Length; start += pass)
+        {
+            int n = Math.Min(pass, Length - start);
+            var o = new float[n * ow];
+            ChunkedAttention.Run(shape, window, 1f / MathF.Sqrt(shape.HeadDim), sinks, q[(start * qw)..((start + n) * qw)],
+                k[(start * kw)..((start + n) * kw)], v[(start * vw)..((start + n) * vw)], o, new BatchLayout.Segment(0, n, start), cache);
+            for (int i = 0; i < n; i++) cache.Append(k.AsSpan((start + i) * kw, kw), v.AsSpan((start + i) * vw, vw));
+            o.CopyTo(all, start * ow);
+        }
+        return all;
+    }
+
+    [Theory]
+    [MemberData(nameof(Layers))]
+    public void ChunkedSoftmaxEqualsTheFloat64Reference(int window, bool sink)
+    {
+        var (shape, q, k, v, sinks) = Inputs(sink);
+        var o = RunInPasses(shape, window, sinks, q, k, v, Length);
+        int hd = shape.HeadDim, vd = shape.VHeadDim, rep = shape.QueriesPerKvHead;
+        double worst = 0;
+        foreach (int p in new[] { 0, 1, 127, 128, 511, 512, 513, 1300, Length - 1 })
+            for (int h = 0; h < shape.NumHeads; h++)
+            {
+                int g = h / rep, first = window > 0 ? Math.Max(0, p - window + 1) : 0;
+                var scores = new double[p - first + 1];
+                for (int j = first; j <= p; j++)
+                {
+                    double s = 0;
+                    for (int d = 0; d < hd; d++) s += (double)q[(p * shape.NumHeads + h) * hd + d] * k[(j * shape.NumKvHeads + g) * hd + d];
+                    scores[j - first] = s / Math.Sqrt(hd);
+                }
+                double m = Math.Max(scores.Max(), sinks is null ? double.NegativeInfinity : sinks[h]);
+                double denom = scores.Sum(s => Math.Exp(s - m)) + (sinks is null ? 0 : Math.Exp(sinks[h] - m));
+                for (int d = 0; d < vd; d++)
+                {
+                    double e = 0;
+                    for (int j = first; j <= p; j++) e += Math.Exp(scores[j - first] - m) * v[(j * shape.NumKvHeads + g) * vd + d];
+                    worst = Math.Max(worst, Math.Abs(e / denom - o[(p * shape.NumHeads + h) * vd + d]));
+                }
+            }
+        Assert.InRange(worst, 0, 2e-6);
+    }
+
+    [Theory]
+    [MemberData(nameof(Layers))]
+    public void ARowsBitsDoNotDependOnPassesOrThreads(int window, bool sink)
+    {
+        var (shape, q, k, v, sinks) = Inputs(sink);
+        var whole = RunInPasses(shape, window, sinks, q, k, v, Length);
+        int saved = MimoSharp.Tensors.ComputePool.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                MimoSharp.Tensors.ComputePool.Threads = threads;
+                foreach (int pass in new[] { 1, 3, 600 }) // decoding (chunks as jobs), a speculative step, uneven prefill
+                    Assert.Equal(whole, RunInPasses(shape, window, sinks, q, k, v, pass));
+            }
+        }
+        finally
+        {
+            MimoSharp.Tensors.ComputePool.Threads = saved;
+        }
+    }
+}
