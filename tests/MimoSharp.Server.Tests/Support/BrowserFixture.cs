@@ -63,7 +63,7 @@ public sealed class PageSession : IAsyncDisposable
         Server = server;
         page.Console += (_, message) =>
         {
-            if (message.Type is "error" or "warning") lock (Errors) Errors.Add($"console {message.Type}: {message.Text}");
+            if (message.Type == "error") lock (Errors) Errors.Add($"console error: {message.Text}");
         };
         page.PageError += (_, error) => { lock (Errors) Errors.Add($"page error: {error}"); };
         page.Request += (_, request) => { lock (Requests) Requests.Add(request.Url); };
