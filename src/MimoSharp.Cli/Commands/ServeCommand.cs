@@ -20,9 +20,10 @@ internal static class ServeCommand
         var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => 600 };
         var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step (default: every MTP layer; 0 = off)" };
         var adaptive = new Option<bool>("--adaptive-speculation") { Description = "choose the draft depth per step from measured costs (greedy and unseeded requests only)" };
+        var noChatPage = new Option<bool>("--no-chat-page") { Description = "do not serve the browser chat page at GET / (API only)" };
         var threads = Cli.ThreadsOption();
         var cmd = new Command("serve", "serve a model over an OpenAI-compatible HTTP API (chat/completions, completions, models, health, metrics)")
-            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, threads };
+            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, noChatPage, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
@@ -44,6 +45,7 @@ internal static class ServeCommand
                 Host = r.GetValue(host)!,
                 Port = r.GetValue(port),
                 RequestTimeout = TimeSpan.FromSeconds(seconds),
+                ChatPage = !r.GetValue(noChatPage),
             };
             NamingFlags(() =>
             {
@@ -59,7 +61,8 @@ internal static class ServeCommand
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
                 $"mimo serve: '{engine.ModelId}' from {dir} on {string.Join(", ", app.Urls)} " +
                 $"(context {engine.ContextLength}, {engineOptions.MaxRunningSequences} running / {engineOptions.MaxQueuedRequests} queued, " +
-                $"{engine.SpeculativeDepth} MTP drafts per step); Ctrl+C stops"));
+                $"{engine.SpeculativeDepth} MTP drafts per step); " +
+                (serverOptions.ChatPage ? $"chat page at {app.Urls.First()}/; " : "") + "Ctrl+C stops"));
             app.Run();
             return 0;
         }));

@@ -52,7 +52,7 @@ internal sealed class BatchScheduler : IGenerationQueue
         // Check now what the sequence's constructor would reject at admission, so the caller gets the error.
         options.Validate(_model.MtpLayers.Count);
         DecodeSequence.ValidatePrompt(_model, prompt);
-        var ticket = new GenerationTicket(prompt.Count);
+        var ticket = new GenerationTicket(prompt.Count, options.Speculative);
         var entry = new Entry(ticket, prompt.ToArray(), options);
         lock (_gate)
         {

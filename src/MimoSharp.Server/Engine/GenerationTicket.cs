@@ -12,11 +12,25 @@ internal sealed class GenerationTicket
 {
     private readonly Channel<int[]> _tokens = Channel.CreateUnbounded<int[]>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly long _submitted = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _firstToken, _lastToken;
+    private int _firstChunkTokens, _chunks;
     private int _cancelRequested;
 
-    public GenerationTicket(int promptTokens) => PromptTokens = promptTokens;
+    /// <param name="draftDepth">MTP drafts per step the sequence runs with (reported in <see cref="Timings"/>).</param>
+    public GenerationTicket(int promptTokens, int draftDepth = 0)
+    {
+        PromptTokens = promptTokens;
+        DraftDepth = draftDepth;
+    }
 
     public int PromptTokens { get; }
+
+    public int DraftDepth { get; }
+
+    /// <summary>Time to first token, decoding speed and acceptance length (read it after <see cref="Tokens"/> completes).</summary>
+    public GenerationTimings Timings =>
+        GenerationTimings.From(_submitted, _firstToken, _lastToken, _firstChunkTokens, GeneratedTokens, _chunks, DraftDepth);
 
     /// <summary>Tokens emitted so far (the scheduler's count; read it after <see cref="Tokens"/> completes).</summary>
     public int GeneratedTokens { get; private set; }
@@ -42,6 +56,13 @@ internal sealed class GenerationTicket
         if (ids.Count == 0) return;
         var chunk = new int[ids.Count];
         for (int i = 0; i < chunk.Length; i++) chunk[i] = ids[i];
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_chunks++ == 0)
+        {
+            _firstToken = now;
+            _firstChunkTokens = chunk.Length;
+        }
+        _lastToken = now;
         GeneratedTokens += chunk.Length;
         _tokens.Writer.TryWrite(chunk);
     }

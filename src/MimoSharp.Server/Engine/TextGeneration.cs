@@ -31,6 +31,9 @@ public sealed class TextGeneration
     /// <summary>Tokens the model generated for this request (a stop token included, as OpenAI counts it).</summary>
     public int CompletionTokens => _ticket.GeneratedTokens;
 
+    /// <summary>Time to first token, tokens per second and MTP acceptance length; final when reading ends.</summary>
+    public GenerationTimings Timings => _ticket.Timings;
+
     /// <summary>"stop" (a stop token or stop string) or "length" (max_tokens or the context ran out); null until the end.</summary>
     public string? FinishReason { get; private set; }
 

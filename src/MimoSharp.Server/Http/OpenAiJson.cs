@@ -185,6 +185,15 @@ internal static class OpenAiJson
         w.WriteNumber("prompt_tokens", text.PromptTokens);
         w.WriteNumber("completion_tokens", text.CompletionTokens);
         w.WriteNumber("total_tokens", text.PromptTokens + text.CompletionTokens);
+        // Our extension (clients ignore unknown fields): what the chat page shows under each answer.
+        var timings = text.Timings;
+        w.WriteStartObject("mimo");
+        w.WriteNumber("time_to_first_token_ms", Math.Round(timings.TimeToFirstTokenMs, 2));
+        w.WriteNumber("tokens_per_second", Math.Round(timings.TokensPerSecond, 2));
+        w.WriteNumber("decode_steps", timings.DecodeSteps);
+        w.WriteNumber("acceptance_length", Math.Round(timings.AcceptanceLength, 3));
+        w.WriteNumber("draft_depth", timings.DraftDepth);
+        w.WriteEndObject();
         w.WriteEndObject();
     }
 }

@@ -12,7 +12,7 @@ namespace MimoSharp.Server.Http;
 
 /// <summary>
 /// The OpenAI-compatible HTTP server on Kestrel: POST /v1/chat/completions and /v1/completions (JSON or
-/// SSE), GET /v1/models, /health and /metrics. Every request shares the engine's continuous batch.
+/// SSE), GET /v1/models, /health and /metrics, and the chat page at GET / (<see cref="ChatPage"/>). Every request shares the engine's continuous batch.
 /// The engine is the caller's: stop the app, then dispose the engine.
 /// </summary>
 public static class OpenAiServer
@@ -84,6 +84,7 @@ public static class OpenAiServer
             context.Response.ContentType = PrometheusText.ContentType;
             await context.Response.WriteAsync(PrometheusText.Render(engine, http));
         });
+        if (options.ChatPage) ChatPage.Map(app);
         return app;
     }
 

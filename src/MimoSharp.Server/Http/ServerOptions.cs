@@ -17,6 +17,9 @@ public sealed record ServerOptions
     /// <summary>Largest request body accepted (413 beyond).</summary>
     public long MaxRequestBodyBytes { get; init; } = 8 << 20;
 
+    /// <summary>Serve the browser chat page at GET / (its assets are embedded; nothing is fetched from the internet).</summary>
+    public bool ChatPage { get; init; } = true;
+
     /// <summary>Least severe log level written to the console (None silences the server).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 

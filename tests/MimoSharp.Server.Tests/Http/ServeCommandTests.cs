@@ -21,19 +21,36 @@ public sealed partial class ServeCommandTests
         return Process.Start(psi)!;
     }
 
+    /// <summary>Starts `mimo serve` on a free port and reads the address it reports.</summary>
+    private static async Task<(Process Process, string Url)> ServeAsync(params string[] args)
+    {
+        var process = Start(["serve", "--model", TestModel.Dir, "--port", "0", "--served-model-name", "tiny", "--threads", "1", .. args]);
+        string? url = null;
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (url is null && DateTime.UtcNow < deadline && await process.StandardError.ReadLineAsync() is { } line)
+            if (ListeningOn().Match(line) is { Success: true } m) url = m.Groups[1].Value;
+        if (url is null)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("mimo serve did not report its address");
+        }
+        _ = process.StandardError.ReadToEndAsync();   // keep the pipe drained
+        return (process, url);
+    }
+
+    private static async Task StopAsync(Process process)
+    {
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        process.Dispose();
+    }
+
     [Fact]
     public async Task ServeAnswersTheOpenAiClientAndStreams()
     {
-        using var process = Start("serve", "--model", TestModel.Dir, "--port", "0", "--served-model-name", "tiny", "--threads", "1");
+        var (process, url) = await ServeAsync();
         try
         {
-            string? url = null;
-            var deadline = DateTime.UtcNow.AddMinutes(1);
-            while (url is null && DateTime.UtcNow < deadline && await process.StandardError.ReadLineAsync() is { } line)
-                if (ListeningOn().Match(line) is { Success: true } m) url = m.Groups[1].Value;
-            Assert.True(url is not null, "mimo serve did not report its address");
-            _ = process.StandardError.ReadToEndAsync();   // keep the pipe drained
-
             var client = new ChatClient("tiny", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(url + "/v1") });
             var options = new ChatCompletionOptions { MaxOutputTokenCount = 6, Seed = 9, Temperature = 0.7f };
             ChatCompletion completion = await client.CompleteChatAsync([new UserChatMessage("Hello")], options);
@@ -42,11 +59,34 @@ public sealed partial class ServeCommandTests
             await foreach (var update in client.CompleteChatStreamingAsync([new UserChatMessage("Hello")], options))
                 foreach (var part in update.ContentUpdate) streamed.Append(part.Text);
             Assert.Equal(completion.Content[0].Text, streamed.ToString());
+
+            // The chat page is on by default.
+            using var http = new HttpClient();
+            using var page = await http.GetAsync(url + "/");
+            Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            await StopAsync(process);
+        }
+    }
+
+    [Fact]
+    public async Task NoChatPageServesOnlyTheApi()
+    {
+        var (process, url) = await ServeAsync("--no-chat-page");
+        try
+        {
+            using var http = new HttpClient();
+            using var page = await http.GetAsync(url + "/");
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, page.StatusCode);
+            using var models = await http.GetAsync(url + "/v1/models");
+            Assert.Equal(System.Net.HttpStatusCode.OK, models.StatusCode);
+        }
+        finally
+        {
+            await StopAsync(process);
         }
     }
 
