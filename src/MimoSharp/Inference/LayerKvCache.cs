@@ -55,6 +55,17 @@ public sealed class LayerKvCache
 
     public ReadOnlySpan<float> Value(int position) => _values.AsSpan(Slot(position) * ValueWidth, ValueWidth);
 
+    /// <summary>The first float of a position's key, unchecked: the caller has checked the range with <see cref="Key"/>.</summary>
+    internal ref float KeyRef(int position) => ref _keys[(long)UncheckedSlot(position) * KeyWidth];
+
+    /// <summary>The first float of a position's value, unchecked like <see cref="KeyRef"/>.</summary>
+    internal ref float ValueRef(int position) => ref _values[(long)UncheckedSlot(position) * ValueWidth];
+
+    /// <summary>Positions from this one that lie consecutively in the buffers (up to the ring's end).</summary>
+    internal int ContiguousFrom(int position) => Capacity is int c ? c - position % c : Count - position;
+
+    private int UncheckedSlot(int position) => Capacity is int c ? position % c : position;
+
     private int Slot(int position)
     {
         if (position < FirstAvailable || position >= Count)

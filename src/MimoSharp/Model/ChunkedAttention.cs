@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using MimoSharp.Config;
 using MimoSharp.Inference;
 using MimoSharp.Tensors;
@@ -110,15 +111,42 @@ internal static class ChunkedAttention
             int hd = shape.HeadDim, vd = shape.VHeadDim, rep = Rep, heads = shape.NumHeads;
             int p = Position(row), j0 = Math.Max(FirstKey(row), chunk * ChunkKeys), j1 = Math.Min(p, chunk * ChunkKeys + ChunkKeys - 1);
             int count = j1 - j0 + 1, t = seg.FirstRow + row;
+            if (j0 < seg.StartPosition)
+            {
+                // The cache's range checked once per chunk (the loops below read it unchecked).
+                _ = cache.Key(j0);
+                _ = cache.Key(Math.Min(j1, seg.StartPosition - 1));
+            }
             float[] scores = ArrayPool<float>.Shared.Rent(rep * ChunkKeys);
             try
             {
-                // Scores: each key row read once for the group's query heads.
-                for (int j = j0; j <= j1; j++)
+                // Scores, head by head over the chunk's keys: the chunk is read from memory once (for the first
+                // head) and from cache for the group's other heads.
+                // Positions whose keys and values lie at a fixed stride: the cache up to its ring's end or the pass's
+                // first row, the rest of the ring, then this pass's rows.
+                Span<int> runs = stackalloc int[8];
+                int runCount = 0;
+                for (int j = j0; j <= j1;)
                 {
-                    var key = KeyAt(j).Slice(group * hd, hd);
-                    for (int i = 0; i < rep; i++)
-                        scores[i * ChunkKeys + j - j0] = VectorMath.Dot(new ReadOnlySpan<float>(q, t * heads * hd + (group * rep + i) * hd, hd), key) * scoreScale;
+                    int end = j < seg.StartPosition ? Math.Min(j1, Math.Min(seg.StartPosition - 1, j + cache.ContiguousFrom(j) - 1)) : j1;
+                    runs[runCount++] = j;
+                    runs[runCount++] = end;
+                    j = end + 1;
+                }
+                int kw = shape.NumKvHeads * hd, vw = shape.NumKvHeads * vd;
+                for (int i = 0; i < rep; i++)
+                {
+                    ref float qi = ref q[t * heads * hd + (group * rep + i) * hd];
+                    ref float si = ref scores[i * ChunkKeys];
+                    for (int r = 0; r < runCount; r += 2)
+                    {
+                        ref float keys = ref Unsafe.Add(ref KeyAt(runs[r]), group * hd);
+                        int j = runs[r], end = runs[r + 1];
+                        for (; j + 7 <= end; j += 8)
+                            Dot8(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * kw), kw, hd, ref Unsafe.Add(ref si, j - j0), scoreScale);
+                        for (; j <= end; j++)
+                            Unsafe.Add(ref si, j - j0) = Dot(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * kw), hd) * scoreScale;
+                    }
                 }
                 for (int i = 0; i < rep; i++)
                 {
@@ -127,20 +155,114 @@ internal static class ChunkedAttention
                     partial[2 * i] = m;
                     partial[2 * i + 1] = ExpSum(s, m);
                 }
-                // Weighted values: each value row read once for the group's query heads.
-                var weighted = partial[(2 * rep)..];
-                weighted.Clear();
-                for (int j = j0; j <= j1; j++)
+                // Weighted values, head by head, 32 dimensions at a time held in registers while the chunk's values
+                // stream from cache.
+                for (int i = 0; i < rep; i++)
                 {
-                    var value = ValueAt(j).Slice(group * vd, vd);
-                    for (int i = 0; i < rep; i++)
-                        VectorMath.MultiplyAdd(value, scores[i * ChunkKeys + j - j0], weighted.Slice(i * vd, vd));
+                    ref float w = ref partial[2 * rep + i * vd];
+                    ref float si = ref scores[i * ChunkKeys];
+                    int d = 0;
+                    for (; d + 32 <= vd; d += 32)
+                    {
+                        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                        for (int r = 0; r < runCount; r += 2)
+                        {
+                            ref float values = ref Unsafe.Add(ref ValueAt(runs[r]), group * vd + d);
+                            for (int j = runs[r]; j <= runs[r + 1]; j++)
+                            {
+                                ref float vj = ref Unsafe.Add(ref values, (j - runs[r]) * vw);
+                                var e = Vector256.Create(Unsafe.Add(ref si, j - j0));
+                                a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref vj), e, a0);
+                                a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref vj, 8), e, a1);
+                                a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref vj, 16), e, a2);
+                                a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref vj, 24), e, a3);
+                            }
+                        }
+                        a0.StoreUnsafe(ref w, (nuint)d);
+                        a1.StoreUnsafe(ref w, (nuint)(d + 8));
+                        a2.StoreUnsafe(ref w, (nuint)(d + 16));
+                        a3.StoreUnsafe(ref w, (nuint)(d + 24));
+                    }
+                    for (; d < vd; d++)
+                    {
+                        float acc = 0;
+                        for (int j = j0; j <= j1; j++) acc = MathF.FusedMultiplyAdd(Unsafe.Add(ref ValueAt(j), group * vd + d), Unsafe.Add(ref si, j - j0), acc);
+                        Unsafe.Add(ref w, d) = acc;
+                    }
                 }
             }
             finally
             {
                 ArrayPool<float>.Shared.Return(scores);
             }
+        }
+
+        /// <summary>
+        /// a·b over n floats: 8 lanes by fused multiply-add over the whole multiples of 8, the lanes added as
+        /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the rest in order by fused multiply-add.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float Dot(ref float a, ref float b, int n)
+        {
+            var acc = Vector256<float>.Zero;
+            int d = 0;
+            for (; d <= n - 8; d += 8)
+                acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)d), Vector256.LoadUnsafe(ref b, (nuint)d), acc);
+            float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            for (; d < n; d++) sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, d), Unsafe.Add(ref b, d), sum);
+            return sum;
+        }
+
+        /// <summary>
+        /// <see cref="Dot"/> of q against eight keys <paramref name="stride"/> floats apart from k0, times
+        /// <paramref name="scale"/>, into s[0..8]: eight independent chains, their lanes added by horizontal adds
+        /// in the same tree as <see cref="Dot"/>.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Dot8(ref float q, ref float k0, int stride, int n, ref float s, float scale)
+        {
+            ref float k1 = ref Unsafe.Add(ref k0, stride), k2 = ref Unsafe.Add(ref k0, 2 * stride), k3 = ref Unsafe.Add(ref k0, 3 * stride);
+            ref float k4 = ref Unsafe.Add(ref k0, 4 * stride), k5 = ref Unsafe.Add(ref k0, 5 * stride), k6 = ref Unsafe.Add(ref k0, 6 * stride);
+            ref float k7 = ref Unsafe.Add(ref k0, 7 * stride);
+            Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            int d = 0;
+            for (; d <= n - 8; d += 8)
+            {
+                var qd = Vector256.LoadUnsafe(ref q, (nuint)d);
+                c0 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k0, (nuint)d), c0);
+                c1 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k1, (nuint)d), c1);
+                c2 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k2, (nuint)d), c2);
+                c3 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k3, (nuint)d), c3);
+                c4 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k4, (nuint)d), c4);
+                c5 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k5, (nuint)d), c5);
+                c6 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k6, (nuint)d), c6);
+                c7 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k7, (nuint)d), c7);
+            }
+            Vector256<float> sums;
+            if (Avx.IsSupported)
+            {
+                // hadd(x, y) = [x0+x1, x2+x3, y0+y1, y2+y3 | x4+x5, x6+x7, y4+y5, y6+y7]; two levels, then the halves.
+                var g0 = Avx.HorizontalAdd(Avx.HorizontalAdd(c0, c1), Avx.HorizontalAdd(c2, c3));
+                var g1 = Avx.HorizontalAdd(Avx.HorizontalAdd(c4, c5), Avx.HorizontalAdd(c6, c7));
+                sums = Avx.Permute2x128(g0, g1, 0x20) + Avx.Permute2x128(g0, g1, 0x31);
+            }
+            else
+            {
+                static float Tree(Vector256<float> c) => ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+                sums = Vector256.Create(Tree(c0), Tree(c1), Tree(c2), Tree(c3), Tree(c4), Tree(c5), Tree(c6), Tree(c7));
+            }
+            if (d < n)
+            {
+                Span<float> rest = stackalloc float[8];
+                sums.CopyTo(rest);
+                for (int i = 0; i < 8; i++)
+                {
+                    ref float k = ref Unsafe.Add(ref k0, i * stride);
+                    for (int e = d; e < n; e++) rest[i] = MathF.FusedMultiplyAdd(Unsafe.Add(ref q, e), Unsafe.Add(ref k, e), rest[i]);
+                }
+                sums = Vector256.Create((ReadOnlySpan<float>)rest);
+            }
+            (sums * scale).StoreUnsafe(ref s);
         }
 
         /// <summary>s = exp(s − m) in place; returns their sum (in order).</summary>
@@ -196,14 +318,15 @@ internal static class ChunkedAttention
             }
         }
 
-        private readonly ReadOnlySpan<float> KeyAt(int position) =>
-            position < seg.StartPosition
-                ? cache.Key(position)
-                : new ReadOnlySpan<float>(k, (seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.HeadDim, shape.NumKvHeads * shape.HeadDim);
+        /// <summary>The first float of a position's key (earlier passes from the cache, this pass's from k), unchecked.</summary>
+        private readonly ref float KeyAt(int position) =>
+            ref position < seg.StartPosition
+                ? ref cache.KeyRef(position)
+                : ref k[(seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.HeadDim];
 
-        private readonly ReadOnlySpan<float> ValueAt(int position) =>
-            position < seg.StartPosition
-                ? cache.Value(position)
-                : new ReadOnlySpan<float>(v, (seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.VHeadDim, shape.NumKvHeads * shape.VHeadDim);
+        private readonly ref float ValueAt(int position) =>
+            ref position < seg.StartPosition
+                ? ref cache.ValueRef(position)
+                : ref v[(seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.VHeadDim];
     }
 }
