@@ -99,4 +99,19 @@ public sealed class ChunkedAttentionTests
             MimoSharp.Tensors.ComputePool.Threads = saved;
         }
     }
+
+    [Fact]
+    public void TheSoftmaxExpIsWithinTwoTenthsOfAMillionthOverItsRange()
+    {
+        double worst = 0;
+        for (float x = 0; x > -87.3f; x -= 0.0137f)
+        {
+            var e = ChunkedAttention.Exp(System.Runtime.Intrinsics.Vector256.Create(x))[0];
+            worst = Math.Max(worst, Math.Abs(e / Math.Exp(x) - 1));
+        }
+        Assert.InRange(worst, 0, 2e-7);
+        Assert.Equal(1f, ChunkedAttention.Exp(System.Runtime.Intrinsics.Vector256<float>.Zero)[0]);
+        Assert.Equal(0f, ChunkedAttention.Exp(System.Runtime.Intrinsics.Vector256.Create(-90f))[0]);
+        Assert.Equal(0f, ChunkedAttention.Exp(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity))[0]);
+    }
 }
