@@ -20,10 +20,14 @@ internal static class ServeCommand
         var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => 600 };
         var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step (default: every MTP layer; 0 = off)" };
         var adaptive = new Option<bool>("--adaptive-speculation") { Description = "choose the draft depth per step from measured costs (greedy and unseeded requests only)" };
+        var apiKey = new Option<string?>("--api-key") { Description = "key clients must send as 'Authorization: Bearer KEY' (default: $MIMO_API_KEY; none = open)" };
+        var maxConnections = new Option<int>("--max-connections") { Description = "open TCP connections accepted at once", DefaultValueFactory = _ => 256 };
+        var rateLimit = new Option<int?>("--rate-limit") { Description = $"requests per minute per client address, 0 = unlimited (default: unlimited on loopback, {ServerOptions.PublicRequestsPerMinute} otherwise)" };
+        var maxBody = new Option<int>("--max-body-kb") { Description = "largest request body in KiB (413 beyond)", DefaultValueFactory = _ => 8192 };
         var noChatPage = new Option<bool>("--no-chat-page") { Description = "do not serve the browser chat page at GET / (API only)" };
         var threads = Cli.ThreadsOption();
         var cmd = new Command("serve", "serve a model over an OpenAI-compatible HTTP API (chat/completions, completions, models, health, metrics)")
-            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, noChatPage, threads };
+            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, apiKey, maxConnections, rateLimit, maxBody, noChatPage, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
             Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
@@ -46,6 +50,10 @@ internal static class ServeCommand
                 Port = r.GetValue(port),
                 RequestTimeout = TimeSpan.FromSeconds(seconds),
                 ChatPage = !r.GetValue(noChatPage),
+                ApiKey = r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("MIMO_API_KEY"),
+                MaxConnections = r.GetValue(maxConnections),
+                RequestsPerMinutePerClient = r.GetValue(rateLimit),
+                MaxRequestBodyBytes = (long)r.GetValue(maxBody) * 1024,
             };
             NamingFlags(() =>
             {
@@ -63,6 +71,9 @@ internal static class ServeCommand
                 $"(context {engine.ContextLength}, {engineOptions.MaxRunningSequences} running / {engineOptions.MaxQueuedRequests} queued, " +
                 $"{engine.SpeculativeDepth} MTP drafts per step); " +
                 (serverOptions.ChatPage ? $"chat page at {app.Urls.First()}/; " : "") + "Ctrl+C stops"));
+            if (!serverOptions.IsLoopback && serverOptions.ApiKey is null)
+                Console.Error.WriteLine($"mimo serve: warning: listening on {serverOptions.Host} without an API key: anyone who can reach this " +
+                    "address can use the model; pass --api-key (or set MIMO_API_KEY)");
             app.Run();
             return 0;
         }));
@@ -92,6 +103,10 @@ internal static class ServeCommand
         nameof(EngineOptions.ModelId) => "--served-model-name",
         nameof(ServerOptions.Host) => "--host",
         nameof(ServerOptions.Port) => "--port",
+        nameof(ServerOptions.ApiKey) => "--api-key",
+        nameof(ServerOptions.MaxConnections) => "--max-connections",
+        nameof(ServerOptions.RequestsPerMinutePerClient) => "--rate-limit",
+        nameof(ServerOptions.MaxRequestBodyBytes) => "--max-body-kb",
         _ => null,
     };
 }

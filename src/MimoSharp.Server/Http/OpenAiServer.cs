@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -37,7 +39,23 @@ public static class OpenAiServer
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.Limits.MaxConcurrentConnections = options.MaxConnections;
         });
+        int perMinute = options.EffectiveRequestsPerMinute;
+        if (perMinute > 0)
+            builder.Services.AddRateLimiter(limiter =>
+            {
+                // One fixed window per client address; a refused request gets an OpenAI-shaped 429.
+                limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                    RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                        _ => new FixedWindowRateLimiterOptions { PermitLimit = perMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+                limiter.OnRejected = async (rejected, token) =>
+                {
+                    rejected.HttpContext.Response.Headers.RetryAfter = "60";
+                    await ApiErrors.WriteAsync(rejected.HttpContext, 429,
+                        $"more than {perMinute} requests per minute from this address; retry after a minute", null, "rate_limit_exceeded");
+                };
+            });
         builder.Services.AddSingleton(engine);
 
         var app = builder.Build();
@@ -51,6 +69,21 @@ public static class OpenAiServer
             await next(context);
             http.Record(context.Request.Path.Value ?? "", context.Response.StatusCode);
         });
+        if (perMinute > 0) app.UseRateLimiter();
+        if (options.ApiKey is { } key)
+        {
+            var check = new ApiKeyCheck(key);
+            app.Use(async (context, next) =>
+            {
+                if (ApiKeyCheck.IsPublic(context.Request.Path) || check.Accepts(context.Request.Headers.Authorization))
+                {
+                    await next(context);
+                    return;
+                }
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await ApiErrors.WriteAsync(context, 401, "missing or wrong API key: send the header Authorization: Bearer <key>", null, "invalid_api_key");
+            });
+        }
         // Unknown paths and wrong methods get OpenAI-shaped errors too.
         app.UseStatusCodePages(async status =>
         {

@@ -6,13 +6,13 @@ const STORAGE_KEY = 'mimo-chat';
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 // MiMo-V2-Flash's model card: top-p 0.95 with temperature 0.8 (general) or 0.3 (agentic use).
 const PRESETS = { general: { temperature: 0.8, topP: 0.95 }, agentic: { temperature: 0.3, topP: 0.95 } };
-const DEFAULT_SETTINGS = { system: null, thinking: false, temperature: 0.8, topP: 0.95, maxTokens: 1024 };
+const DEFAULT_SETTINGS = { system: null, thinking: false, temperature: 0.8, topP: 0.95, maxTokens: 1024, apiKey: '' };
 
 const $ = id => document.getElementById(id);
 const ui = {
   messages: $('messages'), input: $('input'), send: $('send'), stop: $('stop'), newChat: $('new-chat'),
   conversations: $('conversations'), model: $('model-name'), system: $('system-prompt'), resetSystem: $('reset-system'),
-  thinking: $('thinking'), temperature: $('temperature'), topP: $('top-p'), maxTokens: $('max-tokens'),
+  thinking: $('thinking'), temperature: $('temperature'), topP: $('top-p'), maxTokens: $('max-tokens'), apiKey: $('api-key'),
   presetGeneral: $('preset-general'), presetAgentic: $('preset-agentic'),
 };
 
@@ -72,6 +72,7 @@ function showSettings() {
   ui.temperature.value = s.temperature;
   ui.topP.value = s.topP;
   ui.maxTokens.value = s.maxTokens ?? '';
+  ui.apiKey.value = s.apiKey ?? '';
 }
 
 function readSettings() {
@@ -81,7 +82,15 @@ function readSettings() {
   s.temperature = numberOr(ui.temperature.value, DEFAULT_SETTINGS.temperature);
   s.topP = numberOr(ui.topP.value, DEFAULT_SETTINGS.topP);
   s.maxTokens = ui.maxTokens.value === '' ? null : Math.max(1, Math.round(numberOr(ui.maxTokens.value, DEFAULT_SETTINGS.maxTokens)));
+  s.apiKey = ui.apiKey.value.trim();
   save();
+}
+
+/** The request headers, with the API key the user entered (servers started with --api-key require it). */
+function apiHeaders(headers) {
+  const key = state.settings.apiKey;
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
 }
 
 function numberOr(text, fallback) {
@@ -321,7 +330,7 @@ async function send() {
   const started = performance.now();
   try {
     const response = await fetch('/v1/chat/completions', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal,
+      method: 'POST', headers: apiHeaders({ 'Content-Type': 'application/json' }), body: JSON.stringify(body), signal: controller.signal,
     });
     if (!response.ok) {
       const error = await response.json().catch(() => null);
@@ -406,7 +415,7 @@ function setStreaming(on) {
 
 async function loadModel() {
   try {
-    const response = await fetch('/v1/models');
+    const response = await fetch('/v1/models', { headers: apiHeaders({}) });
     const models = await response.json();
     modelId = models.data?.[0]?.id ?? null;
     ui.model.textContent = modelId ? `${modelId} · served locally` : 'no model';
@@ -432,7 +441,7 @@ ui.newChat.addEventListener('click', () => {
   renderAll();
   ui.input.focus();
 });
-for (const input of [ui.system, ui.thinking, ui.temperature, ui.topP, ui.maxTokens]) input.addEventListener('change', readSettings);
+for (const input of [ui.system, ui.thinking, ui.temperature, ui.topP, ui.maxTokens, ui.apiKey]) input.addEventListener('change', readSettings);
 ui.resetSystem.addEventListener('click', () => {
   ui.system.value = defaultSystemPrompt();
   readSettings();
