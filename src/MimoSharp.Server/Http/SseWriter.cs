@@ -17,13 +17,19 @@ internal sealed class SseWriter(HttpResponse response)
         await response.StartAsync(cancellation).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Writes one event. <paramref name="cancellation"/> (the request's time limit, shutdown) is checked before the
+    /// write, not passed to the flush: Kestrel resets the connection when a response flush is cancelled, and the
+    /// client is still owed the error event that says why the stream ends. The flush waits only on the client.
+    /// </summary>
     public async Task DataAsync(byte[] json, CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         var writer = response.BodyWriter;
         writer.Write(Prefix);
         writer.Write(json);
         writer.Write(End);
-        var result = await writer.FlushAsync(cancellation).ConfigureAwait(false);
+        var result = await writer.FlushAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
         // A completed pipe means the client went away: stop generating for it.
         if (result.IsCompleted || result.IsCanceled)
         {
@@ -34,7 +40,8 @@ internal sealed class SseWriter(HttpResponse response)
 
     public async Task DoneAsync(CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         response.BodyWriter.Write(Done);
-        await response.BodyWriter.FlushAsync(cancellation).ConfigureAwait(false);
+        await response.BodyWriter.FlushAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
     }
 }
