@@ -18,7 +18,7 @@ internal static class ServeCommand
         var maxContext = new Option<int?>("--max-context") { Description = "prompt + completion tokens per request (default: max_position_embeddings)" };
         var maxTokens = new Option<int?>("--max-tokens-limit") { Description = "largest max_tokens a request may ask for (default: the context)" };
         var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => 600 };
-        var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step (default: every MTP layer; 0 = off)" };
+        var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step, fixed (0 = off). Default: adaptive up to every MTP layer for greedy and unseeded requests, plain for seeded sampling" };
         var adaptive = new Option<bool>("--adaptive-speculation") { Description = "choose the draft depth per step from measured costs (greedy and unseeded requests only)" };
         var apiKey = new Option<string?>("--api-key") { Description = "key clients must send as 'Authorization: Bearer KEY' (default: $MIMO_API_KEY; none = open)" };
         var maxConnections = new Option<int>("--max-connections") { Description = "open TCP connections accepted at once", DefaultValueFactory = _ => 256 };
@@ -69,7 +69,7 @@ internal static class ServeCommand
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
                 $"mimo serve: '{engine.ModelId}' from {dir} on {string.Join(", ", app.Urls)} " +
                 $"(context {engine.ContextLength}, {engineOptions.MaxRunningSequences} running / {engineOptions.MaxQueuedRequests} queued, " +
-                $"{engine.SpeculativeDepth} MTP drafts per step); " +
+                (engineOptions.Speculative is null ? $"adaptive MTP drafts, up to {engine.SpeculativeDepth} per step); " : $"{engine.SpeculativeDepth} MTP drafts per step); ") +
                 (serverOptions.ChatPage ? $"chat page at {app.Urls.First()}/; " : "") + "Ctrl+C stops"));
             if (!serverOptions.IsLoopback && serverOptions.ApiKey is null)
                 Console.Error.WriteLine($"mimo serve: warning: listening on {serverOptions.Host} without an API key: anyone who can reach this " +

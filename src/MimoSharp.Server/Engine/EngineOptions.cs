@@ -21,7 +21,10 @@ public sealed record EngineOptions
     /// <summary>The largest max_tokens a request may ask for; null = the context length.</summary>
     public int? MaxTokensLimit { get; init; }
 
-    /// <summary>MTP draft depth; null = every MTP layer the checkpoint has (0 turns speculative decoding off).</summary>
+    /// <summary>
+    /// Fixed MTP draft depth (0 turns speculative decoding off); null = adaptive up to every MTP layer the checkpoint
+    /// has, for the requests where adaptive depth applies, and plain decoding for the others.
+    /// </summary>
     public int? Speculative { get; init; }
 
     /// <summary>
