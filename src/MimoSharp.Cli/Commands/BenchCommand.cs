@@ -60,8 +60,11 @@ internal static class BenchCommand
             double plainRate = Med(0, s => s.DecodeTokensPerSecond);
             long peakRss = Process.GetCurrentProcess().PeakWorkingSet64; // before the bandwidth probe's buffer
             long bytesPerToken = m.ActiveWeightBytesPerToken();
+            // Each decoded token also reads the whole KV cache once: at long contexts that is most of the bytes. Counted at
+            // the middle of the decoded span (float32 cache; the window layers hold a fixed amount).
+            long kvBytesPerToken = ModelSummary.Of(m).KvBytesFor(prompt.Length + g / 2);
             double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(Tensors.MatMul.MaxThreads);
-            double limit = bandwidthBytes / bytesPerToken;
+            double limit = bandwidthBytes / (bytesPerToken + kvBytesPerToken);
             var perDepth = Enumerable.Range(1, kMax).Select(k => new
             {
                 k,
@@ -87,6 +90,7 @@ internal static class BenchCommand
                 speculative_fixed = perDepth,
                 quant = m.Quantization?.ToString().ToLowerInvariant() ?? "none",
                 bytes_per_token = bytesPerToken,
+                kv_bytes_per_token = kvBytesPerToken,
                 bandwidth_bytes_per_s = bandwidthBytes,
                 bandwidth_limit_tokens_per_s = limit,
                 fraction_of_limit = plainRate / limit,
@@ -97,7 +101,7 @@ internal static class BenchCommand
             else
             {
                 Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
-                Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / {bytesPerToken / 1e6:F1} MB per token)");
+                Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / ({bytesPerToken / 1e6:F1} MB weights + {kvBytesPerToken / 1e6:F1} MB KV cache) per token)");
                 foreach (var d in perDepth)
                     Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2}, speed-up {d.speedup:F2}x)");
                 if (kMax > 0) Console.WriteLine($"decode    {result.speculative_decode_tokens_per_s,10:F1} tok/s (adaptive up to K={kMax}, acceptance length {result.acceptance_length:F2})");
