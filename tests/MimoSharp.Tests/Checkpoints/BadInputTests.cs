@@ -17,18 +17,7 @@ public sealed class BadInputTests : IDisposable
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    private string Copy(string fixture)
-    {
-        Directory.CreateDirectory(_dir);
-        foreach (var f in Directory.GetFiles(Fixtures.Dir(fixture)))
-        {
-            if (Path.GetFileName(f).StartsWith("expected")) continue;
-            string dst = Path.Combine(_dir, Path.GetFileName(f));
-            File.Copy(f, dst, overwrite: true);
-            File.SetAttributes(dst, FileAttributes.Normal);
-        }
-        return _dir;
-    }
+    private string Copy(string fixture) => Fixtures.CopyCheckpoint(fixture, _dir);
 
     /// <summary>Rewrites one safetensors file of the copy, letting <paramref name="edit"/> drop or replace tensors.</summary>
     private void Rewrite(string file, Func<TensorInfo, (string Name, DType DType, long[] Shape, byte[] Data)?> edit)

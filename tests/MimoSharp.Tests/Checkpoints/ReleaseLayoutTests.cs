@@ -52,17 +52,7 @@ public sealed class ReleaseLayoutTests : IDisposable
         Assert.InRange(Fixtures.MaxAbsDiff(a.MtpLogits[0], b.MtpLogits[0].Select(f => (double)f).ToArray()), 0, 1e-4 * scale);
     }
 
-    private void CopyRelease()
-    {
-        Directory.CreateDirectory(_dir);
-        foreach (var f in Directory.GetFiles(Fixtures.Dir("tiny_fp8_release")))
-        {
-            if (Path.GetFileName(f).StartsWith("expected")) continue;
-            string dst = Path.Combine(_dir, Path.GetFileName(f));
-            File.Copy(f, dst, overwrite: true);
-            File.SetAttributes(dst, FileAttributes.Normal);
-        }
-    }
+    private void CopyRelease() => Fixtures.CopyCheckpoint("tiny_fp8_release", _dir);
 
     /// <summary>Gives one scale tensor of the copy <paramref name="rows"/> rows (repeating its last row or cutting).</summary>
     private void ResizeScale(string name, int rows)

@@ -32,6 +32,20 @@ public static class Fixtures
 
     public static string Dir(string name) => Path.Combine(Root, name);
 
+    /// <summary>A writable copy of a fixture's checkpoint files (not its expected outputs) in <paramref name="dir"/>.</summary>
+    public static string CopyCheckpoint(string name, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (var f in Directory.GetFiles(Dir(name)))
+        {
+            if (Path.GetFileName(f).StartsWith("expected")) continue;
+            string dst = Path.Combine(dir, Path.GetFileName(f));
+            File.Copy(f, dst, overwrite: true);
+            File.SetAttributes(dst, FileAttributes.Normal);
+        }
+        return dir;
+    }
+
     public static JsonElement Expected(string name) =>
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Dir(name), "expected.json"))).RootElement;
 
