@@ -145,10 +145,9 @@ internal static class ChunkedAttention
             float[] scores = ArrayPool<float>.Shared.Rent(rep * ChunkKeys);
             try
             {
-                // Scores, head by head over the chunk's keys: the chunk is read from memory once (for the first
-                // head) and from cache for the group's other heads.
-                // Positions whose keys and values lie at a fixed stride: the cache up to its ring's end or the pass's
-                // first row, the rest of the ring, then this pass's rows.
+                // Runs of positions whose keys and values lie at a fixed stride: the cache up to its ring's end or
+                // the pass's first row, the rest of the ring, then this pass's rows (at most three: a row sees at
+                // most a window of a ring, which wraps at most once).
                 Span<int> runs = stackalloc int[8];
                 int runCount = 0;
                 for (int j = j0; j <= j1;)
@@ -159,6 +158,8 @@ internal static class ChunkedAttention
                     j = end + 1;
                 }
                 int kw = shape.NumKvHeads * hd, vw = shape.NumKvHeads * vd;
+                // Scores, head by head over the chunk's keys: the chunk is read from memory once (for the first
+                // head) and from cache for the group's other heads.
                 for (int i = 0; i < rep; i++)
                 {
                     ref float qi = ref q[t * heads * hd + (group * rep + i) * hd];

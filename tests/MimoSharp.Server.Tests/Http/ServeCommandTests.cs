@@ -96,6 +96,10 @@ public sealed partial class ServeCommandTests
     [InlineData("--max-queue", "-1", "--max-queue")]
     [InlineData("--speculative", "5", "--speculative")]
     [InlineData("--timeout", "0", "--timeout")]
+    [InlineData("--api-key", " ", "--api-key")]
+    [InlineData("--max-connections", "0", "--max-connections")]
+    [InlineData("--rate-limit", "-1", "--rate-limit")]
+    [InlineData("--max-body-kb", "0", "--max-body-kb")]
     public async Task BadFlagsAreOneClearErrorNamingTheFlag(string flag, string value, string named)
     {
         using var process = Start("serve", "--model", TestModel.Dir, flag, value);

@@ -13,20 +13,26 @@ public sealed class ChunkedAttentionTests
 {
     private const int Length = 3 * ChunkedAttention.ChunkKeys + 77; // several chunks and a ragged tail
 
-    public static TheoryData<int, bool> Layers() => new()
+    public static TheoryData<int, bool, bool> Layers() => new()
     {
-        { 0, false },   // global, no sink (the release's full-attention layers)
-        { 0, true },    // global with a sink
-        { 128, true },  // sliding window with a sink
-        { 700, false }, // a window that straddles chunk bounds
+        { 0, false, false },   // global, no sink (the release's full-attention layers)
+        { 0, true, false },    // global with a sink
+        { 128, true, false },  // sliding window with a sink
+        { 700, false, false }, // a window that straddles chunk bounds
+        { 0, false, true },    // head widths off the vector width: 20-wide keys, 40-wide values, 4 heads per KV head
+        { 128, true, true },
     };
 
-    private static (AttentionShape Shape, float[] Q, float[] K, float[] V, float[]? Sinks) Inputs(bool sink)
+    private static (AttentionShape Shape, float[] Q, float[] K, float[] V, float[]? Sinks) Inputs(bool sink, bool ragged)
     {
-        var shape = new AttentionShape(NumHeads: 6, NumKvHeads: 2, HeadDim: 24, VHeadDim: 16, RopeTheta: 10000, HasSink: sink);
+        var shape = ragged
+            ? new AttentionShape(NumHeads: 4, NumKvHeads: 1, HeadDim: 20, VHeadDim: 40, RopeTheta: 10000, HasSink: sink)
+            : new AttentionShape(NumHeads: 6, NumKvHeads: 2, HeadDim: 24, VHeadDim: 16, RopeTheta: 10000, HasSink: sink);
         var random = new Random(11);
         float[] Values(int n, float a) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * a).ToArray();
-        return (shape, Values(Length * 6 * 24, 1.5f), Values(Length * 2 * 24, 1.5f), Values(Length * 2 * 16, 1f), sink ? Values(6, 2f) : null);
+        int h = shape.NumHeads, g = shape.NumKvHeads;
+        return (shape, Values(Length * h * shape.HeadDim, 1.5f), Values(Length * g * shape.HeadDim, 1.5f),
+            Values(Length * g * shape.VHeadDim, 1f), sink ? Values(h, 2f) : null);
     }
 
     /// <summary>Runs the sequence through a fresh cache in passes of <paramref name="pass"/> rows; returns o for every row.</summary>
@@ -49,9 +55,9 @@ public sealed class ChunkedAttentionTests
 
     [Theory]
     [MemberData(nameof(Layers))]
-    public void ChunkedSoftmaxEqualsTheFloat64Reference(int window, bool sink)
+    public void ChunkedSoftmaxEqualsTheFloat64Reference(int window, bool sink, bool ragged)
     {
-        var (shape, q, k, v, sinks) = Inputs(sink);
+        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
         var o = RunInPasses(shape, window, sinks, q, k, v, Length);
         int hd = shape.HeadDim, vd = shape.VHeadDim, rep = shape.QueriesPerKvHead;
         double worst = 0;
@@ -80,9 +86,9 @@ public sealed class ChunkedAttentionTests
 
     [Theory]
     [MemberData(nameof(Layers))]
-    public void ARowsBitsDoNotDependOnPassesOrThreads(int window, bool sink)
+    public void ARowsBitsDoNotDependOnPassesOrThreads(int window, bool sink, bool ragged)
     {
-        var (shape, q, k, v, sinks) = Inputs(sink);
+        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
         var whole = RunInPasses(shape, window, sinks, q, k, v, Length);
         int saved = MimoSharp.Tensors.ComputePool.Threads;
         try
