@@ -105,7 +105,7 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
             string arguments = JsonFields.Get(function, "arguments") switch
             {
                 null => "{}",
-                { ValueKind: JsonValueKind.String } s => JsonFields.Text(s, $"{callPath}.function.arguments"),
+                { ValueKind: JsonValueKind.String } s => JsonText(JsonFields.Text(s, $"{callPath}.function.arguments"), $"{callPath}.function.arguments"),
                 { ValueKind: JsonValueKind.Object } o => o.GetRawText(),
                 { } other => throw JsonFields.WrongType($"{callPath}.function.arguments", "a JSON string", other),
             };
@@ -113,6 +113,21 @@ internal sealed record ChatCompletionRequest(ChatRequest Request, GenerationFiel
             i++;
         }
         return calls.ToArray();
+    }
+
+    // The chat template reads the arguments as JSON; a broken text is the client's error, named here.
+    private static string JsonText(string text, string path)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return text;
+        try
+        {
+            using var _ = JsonDocument.Parse(text);
+            return text;
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidRequestException(path, $"{path} must be JSON text: {e.Message}", "invalid_value");
+        }
     }
 
     private static IReadOnlyList<ToolDefinition> Tools(JsonElement root)

@@ -91,7 +91,10 @@ public sealed class Checkpoint : IDisposable
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            byte[] bytes = File.ReadAllBytes(path);
+            // System.Text.Json checks UTF-8 only when a string is read, which would surface as an InvalidOperationException.
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new CheckpointException($"{path}: not valid UTF-8 (corrupt file)");
+            using var doc = JsonDocument.Parse(bytes);
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{path}: missing the \"weight_map\" object");
             var map = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -59,6 +59,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
         long dataLength = length - dataStart;
         var headerBytes = new ReadOnlySpan<byte>(basePtr + 8, (int)headerLen);
 
+        // System.Text.Json checks UTF-8 only when a string is read, which would surface as an InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new CheckpointException($"{path}: header is not valid UTF-8 (corrupt file)");
         JsonDocument doc;
         try
         {

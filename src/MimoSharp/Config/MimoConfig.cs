@@ -66,7 +66,8 @@ public sealed record MimoConfig
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(File.ReadAllText(path));
+            // A repeated key would otherwise pass parsing and throw ArgumentException on first access.
+            node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

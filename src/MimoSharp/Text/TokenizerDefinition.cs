@@ -38,10 +38,11 @@ internal sealed class TokenizerDefinition
 
         var ids = new Dictionary<string, int>(StringComparer.Ordinal);
         int maxId = -1;
-        foreach (JsonProperty entry in Required(model, "vocab", source).EnumerateObject())
+        JsonElement vocab = Required(model, "vocab", source);
+        if (vocab.ValueKind != JsonValueKind.Object) Fail(source, "model.vocab", "is not an object of token → id");
+        foreach (JsonProperty entry in vocab.EnumerateObject())
         {
-            int id = entry.Value.GetInt32();
-            if (id < 0) Fail(source, $"model.vocab[\"{entry.Name}\"]", $"has negative id {id}");
+            int id = Id(entry.Value, source, $"model.vocab[\"{entry.Name}\"]");
             ids[entry.Name] = id;
             maxId = Math.Max(maxId, id);
         }
@@ -53,8 +54,9 @@ internal sealed class TokenizerDefinition
             foreach (JsonElement t in addedArray.EnumerateArray())
             {
                 string where = $"added_tokens[{index++}]";
+                if (t.ValueKind != JsonValueKind.Object) Fail(source, where, "is not an object");
                 if (Bool(t, "single_word")) Fail(source, where + ".single_word", "is true, which is not supported");
-                var token = new AddedToken(t.GetProperty("id").GetInt32(), Str(t, "content", source, where),
+                var token = new AddedToken(Id(Required(t, "id", source, where), source, where + ".id"), Str(t, "content", source, where),
                     Bool(t, "special"), Bool(t, "normalized"), Bool(t, "lstrip"), Bool(t, "rstrip"));
                 added.Add(token);
                 ids[token.Content] = token.Id;
@@ -62,8 +64,16 @@ internal sealed class TokenizerDefinition
             }
         }
 
+        // Ids index an array: a lying id must not become a multi-gigabyte allocation. Real files are dense.
+        if (maxId >= 2 * ids.Count + 1024)
+            Fail(source, "model.vocab", $"has ids up to {maxId} for {ids.Count} tokens; ids must be (nearly) dense");
         var tokens = new string[maxId + 1];
         foreach (var (token, id) in ids) tokens[id] = token;
+        // One id per token and one token per id, or encoding yields ids that decode to other text (or to nothing).
+        foreach (var (token, id) in ids)
+            if (tokens[id] != token) Fail(source, "model.vocab", $"gives id {id} to both '{token}' and '{tokens[id]}'");
+        foreach (var t in added)
+            if (tokens[t.Id] != t.Content) Fail(source, "added_tokens", $"gives '{t.Content}' two ids ({t.Id} and {ids[t.Content]})");
 
         var byteToId = new int[256];
         for (int b = 0; b < 256; b++)
@@ -74,6 +84,7 @@ internal sealed class TokenizerDefinition
         }
 
         JsonElement merges = Required(model, "merges", source);
+        if (merges.ValueKind != JsonValueKind.Array) Fail(source, "model.merges", "is not an array");
         var mergeRank = BytePairEncoder.CreateMergeDictionary(merges.GetArrayLength());
         var mergeResult = new int[merges.GetArrayLength()];
         int rank = 0;
@@ -104,6 +115,9 @@ internal sealed class TokenizerDefinition
 
     internal static JsonDocument ParseDocument(ReadOnlySpan<byte> utf8Json, string source)
     {
+        // System.Text.Json checks UTF-8 only when a string is read, which would surface as an InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8Json))
+            throw new InvalidDataException($"Tokenizer file '{source}' is not valid UTF-8.");
         try
         {
             var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
@@ -118,7 +132,8 @@ internal sealed class TokenizerDefinition
     internal static (string Left, string Right) ReadMerge(JsonElement merge, int rank, string source)
     {
         // Newer files store ["a", "b"], older ones "a b".
-        if (merge.ValueKind == JsonValueKind.Array && merge.GetArrayLength() == 2)
+        if (merge.ValueKind == JsonValueKind.Array && merge.GetArrayLength() == 2
+            && merge[0].ValueKind == JsonValueKind.String && merge[1].ValueKind == JsonValueKind.String)
             return (merge[0].GetString()!, merge[1].GetString()!);
         if (merge.ValueKind == JsonValueKind.String)
         {
@@ -136,9 +151,9 @@ internal sealed class TokenizerDefinition
         if (!root.TryGetProperty("normalizer", out JsonElement normalizer) || normalizer.ValueKind == JsonValueKind.Null) return;
         string type = Str(normalizer, "type", source, "normalizer");
         if (type == "NFC") { nfc = true; return; }
-        if (type == "Sequence" && normalizer.GetProperty("normalizers").GetArrayLength() == 0) return;
-        if (type == "Sequence" && normalizer.GetProperty("normalizers").GetArrayLength() == 1
-            && normalizer.GetProperty("normalizers")[0].GetProperty("type").GetString() == "NFC") { nfc = true; return; }
+        int count = ArrayOf(normalizer, "normalizers") is { } list ? list.GetArrayLength() : -1;
+        if (type == "Sequence" && count == 0) return;
+        if (type == "Sequence" && count == 1 && OptStr(normalizer.GetProperty("normalizers")[0], "type") == "NFC") { nfc = true; return; }
         Fail(source, "normalizer.type", $"is '{type}'; only NFC (or none) is supported");
     }
 
@@ -146,11 +161,11 @@ internal sealed class TokenizerDefinition
     {
         const string expected = "a Sequence of Split(Qwen2 regex, Isolated) and ByteLevel(use_regex: false, add_prefix_space: false)";
         JsonElement pre = Required(root, "pre_tokenizer", source);
-        if (OptStr(pre, "type") != "Sequence" || pre.GetProperty("pretokenizers").GetArrayLength() != 2)
+        if (OptStr(pre, "type") != "Sequence" || ArrayOf(pre, "pretokenizers") is not { } steps || steps.GetArrayLength() != 2)
             Fail(source, "pre_tokenizer", "must be " + expected);
         JsonElement split = pre.GetProperty("pretokenizers")[0];
         JsonElement byteLevel = pre.GetProperty("pretokenizers")[1];
-        string? pattern = split.TryGetProperty("pattern", out JsonElement p) && p.TryGetProperty("Regex", out JsonElement r) ? r.GetString() : null;
+        string? pattern = split.ValueKind == JsonValueKind.Object && split.TryGetProperty("pattern", out JsonElement p) ? OptStr(p, "Regex") : null;
         if (OptStr(split, "type") != "Split" || OptStr(split, "behavior") != "Isolated" || Bool(split, "invert"))
             Fail(source, "pre_tokenizer.pretokenizers[0]", "must be " + expected);
         if (pattern != QwenPreTokenizer.Pattern)
@@ -161,7 +176,7 @@ internal sealed class TokenizerDefinition
 
     private static void CheckByteLevel(JsonElement root, string name, string source, bool required)
     {
-        if (!root.TryGetProperty(name, out JsonElement e) || e.ValueKind == JsonValueKind.Null)
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(name, out JsonElement e) || e.ValueKind == JsonValueKind.Null)
         {
             if (required) Fail(source, name, "is missing; a ByteLevel decoder is required");
             return;
@@ -169,21 +184,35 @@ internal sealed class TokenizerDefinition
         if (OptStr(e, "type") != "ByteLevel") Fail(source, name + ".type", $"is '{OptStr(e, "type")}'; only ByteLevel is supported");
     }
 
-    private static JsonElement Required(JsonElement parent, string name, string source)
+    private static int Id(JsonElement value, string source, string where)
     {
-        if (!parent.TryGetProperty(name, out JsonElement value) || value.ValueKind == JsonValueKind.Null)
-            Fail(source, name, "is missing");
+        int id = 0;
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out id))
+            Fail(source, where, $"is {value.GetRawText()}, not an integer id");
+        if (id < 0) Fail(source, where, $"has negative id {id}");
+        return id;
+    }
+
+    private static JsonElement Required(JsonElement parent, string name, string source, string? where = null)
+    {
+        JsonElement value = default;
+        if (parent.ValueKind != JsonValueKind.Object || !parent.TryGetProperty(name, out value) || value.ValueKind == JsonValueKind.Null)
+            Fail(source, where is null ? name : $"{where}.{name}", "is missing");
         return value;
     }
 
     private static string Str(JsonElement parent, string name, string source, string where) =>
         OptStr(parent, name) ?? throw new InvalidDataException($"Tokenizer file '{source}': {where}.{name} is missing or not a string.");
 
+    private static JsonElement? ArrayOf(JsonElement parent, string name) =>
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Array ? value : null;
+
     private static string? OptStr(JsonElement parent, string name) =>
-        parent.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString() : null;
 
     private static bool Bool(JsonElement parent, string name) =>
-        parent.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.True;
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.True;
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void Fail(string source, string path, string problem) =>
