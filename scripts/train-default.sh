@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
-# Trains the repository's default model (models/default) from scratch on the corpus of scripts/corpus.sh.
-# Resumable: run it again after an interruption and it continues from the last checkpoint (every 50 steps).
+# Trains the repository's default model (models/default) on the corpus of scripts/corpus.sh: ~6,200 steps of
+# 8 × 1024 tokens (≈ 50.8M tokens) with warm-up–stable–decay, bf16 matmuls, 2 threads. A run outlives sessions:
 #
-#   scripts/corpus.sh                      # once: .cache/corpus/packed (4096-id truncated Qwen3 vocabulary)
+#   scripts/corpus.sh                                            # once per machine: .cache/corpus (≈ 2 min)
 #   nohup scripts/train-default.sh > .cache/train-default.log 2>&1 &
-#   scripts/train-default.sh --ship        # copy the finished checkpoint into models/default
+#   scripts/train-default.sh --ship                              # copy the current checkpoint into models/default
 #
-# Extra arguments go to `mimo train` (e.g. --steps 2000 to train longer; the cosine schedule is re-timed).
+# On the machine that ran it, it resumes .cache/default-run exactly (optimizer moments, data position). On a fresh
+# machine it continues from the shipped models/default instead: --init-from its weights with a short warm-up of a
+# fresh optimizer, for the steps the shipped training-state.json says remain, decaying at the same token count.
+# Extra arguments go to `mimo train` (e.g. --max-steps-this-run 200).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run="$root/.cache/default-run"
 bin="$root/.cache/default-run-bin"   # a private copy of the build: rebuilding the tree must not swap DLLs under a running job
+total_steps=6200 decay_steps=930 warmup=200
 mimo() { dotnet "$bin/mimo.dll" "$@"; }
+
+# Steps and tokens that earlier legs (runs on other machines, continued from shipped weights) already did.
+leg_file="$run/training/continuation.json"
+json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$@"; }
 
 if [[ "${1:-}" == "--ship" ]]; then
   mkdir -p "$root/models/default"
   cp "$run/config.json" "$run/model.safetensors" "$run/tokenizer.json" "$run/loss.svg" "$root/models/default/"
-  cp "$run/training/state.json" "$root/models/default/training-state.json"
+  before_steps=0 before_tokens=0
+  [[ -f "$leg_file" ]] && read -r before_steps before_tokens < <(json_get "$leg_file" 'str(d["steps"]) + " " + str(d["tokens"])')
+  # The run's history plus where the whole run stands, so a fresh machine can continue it (see above).
+  python3 - "$run/training/state.json" "$root/models/default/training-state.json" "$total_steps" "$before_steps" "$before_tokens" <<'PY'
+import json, sys
+state = json.load(open(sys.argv[1]))
+total, steps_before, tokens_before = (int(x) for x in sys.argv[3:6])
+state["continuation"] = {
+    "recipe": "scripts/train-default.sh",
+    "total_steps": total,
+    "steps_done": steps_before + state["step"],
+    "tokens_done": tokens_before + state["tokens_seen"],
+    "steps_before_this_leg": steps_before,
+    "tokens_before_this_leg": tokens_before,
+}
+json.dump(state, open(sys.argv[2], "w"), indent=1)
+PY
   echo "shipped $run to models/default"
   exit 0
 fi
@@ -24,11 +48,26 @@ fi
 dotnet build "$root/src/MimoSharp.Cli" -c Release -v quiet -nologo
 rm -rf "$bin" && cp -r "$root/src/MimoSharp.Cli/bin/Release/net10.0" "$bin"
 [[ -f "$root/.cache/corpus/packed/meta.json" ]] || "$root/scripts/corpus.sh"
-resume=()
-[[ -f "$run/training/state.json" ]] && resume=(--resume)
 
-# One compute thread: on a shared 2-core machine libtorch's thread pool collapses under contention.
-mimo train --data "$root/.cache/corpus/packed" --out "$run" --config "$root/data/default-model-config.json" \
-  --mtp-layers 3 --steps 600 --batch-size 8 --context 256 --lr 2e-3 --warmup 50 --min-lr-fraction 0.1 \
-  --weight-decay 0.1 --grad-clip 1.0 --mtp-weight 0.3 --balance-gamma 0.01 --seed 1 \
-  --eval-every 100 --eval-windows 64 --save-every 50 --log-every 10 --threads 1 "${resume[@]}" "$@"
+shipped="$root/models/default/training-state.json"
+if [[ -f "$run/training/state.json" ]]; then
+  start=(--resume)
+  before=0
+  [[ -f "$leg_file" ]] && before=$(json_get "$leg_file" 'd["steps"]')
+elif [[ -f "$shipped" ]] && json_get "$shipped" 'd.get("continuation", {}).get("recipe", "")' | grep -q train-default \
+     && (( $(json_get "$shipped" 'd["continuation"]["steps_done"]') < total_steps )); then
+  read -r before before_tokens < <(json_get "$shipped" 'str(d["continuation"]["steps_done"]) + " " + str(d["continuation"]["tokens_done"])')
+  echo "train-default: continuing the shipped run after step $before with a fresh optimizer (warm-up 50)" >&2
+  mkdir -p "$run/training"
+  printf '{"steps": %d, "tokens": %d}\n' "$before" "$before_tokens" > "$leg_file"
+  start=(--init-from "$root/models/default" --seed "$((before + 1))")
+  warmup=50
+else
+  start=(--config "$root/data/default-model-config.json" --mtp-layers 3 --seed 1)
+  before=0
+fi
+remaining=$((total_steps - before))
+fraction=$(python3 -c "print(min(1.0, $decay_steps / $remaining))")
+mimo train --data "$root/.cache/corpus/packed" --out "$run" --steps "$remaining" --warmup "$warmup" --decay-fraction "$fraction" \
+  --batch-size 8 --context 1024 --lr 2e-3 --min-lr-fraction 0.1 --weight-decay 0.1 --grad-clip 1.0 --mtp-weight 0.3 \
+  --balance-gamma 0.01 --bf16 --threads 2 --eval-every 200 --eval-windows 48 --save-every 50 --log-every 10 "${start[@]}" "$@"

@@ -28,6 +28,10 @@ public static class TrainCommands
         var lr = Opt("--lr", "peak learning rate", d.LearningRate);
         var minLr = Opt("--min-lr-fraction", "final learning rate as a fraction of the peak (cosine)", d.MinLearningRateFraction);
         var warmup = Opt("--warmup", "linear warm-up steps", d.WarmupSteps);
+        var decayFraction = new Option<double?>("--decay-fraction")
+        {
+            Description = "warm-up–stable–decay: hold the peak, then decay (1−√) over this last fraction of --steps; extendable while stable. Omit for cosine",
+        };
         var weightDecay = Opt("--weight-decay", "AdamW decoupled weight decay (matrices only)", d.WeightDecay);
         var clip = Opt("--grad-clip", "global gradient-norm clip (0 = off)", d.GradClip);
         var mtpWeight = Opt("--mtp-weight", "weight of the MTP losses, shared over depths", d.MtpWeight);
@@ -43,7 +47,7 @@ public static class TrainCommands
         var threads = Cli.ThreadsOption();
         var cmd = new Command("train", "pre-train (or fine-tune) a MiMo model with next-token + MTP losses")
         {
-            data, output, config, initFrom, resume, mtpLayers, steps, batch, context, lr, minLr, warmup, weightDecay, clip, mtpWeight,
+            data, output, config, initFrom, resume, mtpLayers, steps, batch, context, lr, minLr, warmup, decayFraction, weightDecay, clip, mtpWeight,
             gamma, seed, evalEvery, evalWindows, saveEvery, logEvery, bf16, saveDtype, maxSteps, threads,
         };
         cmd.SetAction(r => Run(() =>
@@ -62,6 +66,7 @@ public static class TrainCommands
                 LearningRate = r.GetValue(lr),
                 MinLearningRateFraction = r.GetValue(minLr),
                 WarmupSteps = r.GetValue(warmup),
+                DecayFraction = r.GetValue(decayFraction),
                 WeightDecay = r.GetValue(weightDecay),
                 GradClip = r.GetValue(clip),
                 MtpWeight = r.GetValue(mtpWeight),

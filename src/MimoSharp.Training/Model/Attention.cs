@@ -69,7 +69,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(rep, 1);
             v = v.repeat_interleave(rep, 1);
         }
-        if (_mask is null || _mask.shape[0] != t)
+        if (_window > 0 && t >= 2 * _window)
+        {
+            var blocked = SlidingWindowBlocks(q, k, v, b, t);
+            return _o.forward(blocked.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
+        }
+        if (_mask is null || _mask.dim() != 2 || _mask.shape[0] != t)
         {
             _mask?.Dispose();
             _mask = Mask((int)t, _window).DetachFromDisposeScope();
@@ -88,5 +93,62 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         }
         var o = matmul(probs, v).transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim);
         return _o.forward(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sliding-window attention in blocks of W queries, each against its own block and the one before (the only
+    /// keys a window of W can reach): scores of [T, 2W] instead of [T, T], so long training contexts cost what the
+    /// window reads. The same keys and logits as the full mask, so the same result. q, k, v: [B, nq, T, ·] → [B, nq, T, dv].
+    /// </summary>
+    private Tensor SlidingWindowBlocks(Tensor q, Tensor k, Tensor v, long b, long t)
+    {
+        int w = _window;
+        long blocks = (t + w - 1) / w, padded = blocks * w;
+        var s = _shape;
+        if (padded != t)
+        {
+            // Padding lies after every real query, so the causal part of the mask hides it; padded queries are dropped.
+            q = nn.functional.pad(q, [0, 0, 0, padded - t]);
+            k = nn.functional.pad(k, [0, 0, 0, padded - t]);
+            v = nn.functional.pad(v, [0, 0, 0, padded - t]);
+        }
+        Tensor Pairs(Tensor x)   // [B, nq, P, d] → [B, nq, blocks, 2W, d]: block i-1 then block i (zeros before block 0)
+        {
+            var current = x.view(b, s.NumHeads, blocks, w, x.shape[3]);
+            var previous = nn.functional.pad(current, [0, 0, 0, 0, 1, 0]).narrow(2, 0, blocks);
+            return cat([previous, current], 3);
+        }
+        if (_mask is null || _mask.dim() != 3 || _mask.shape[0] != blocks)
+        {
+            _mask?.Dispose();
+            _mask = BlockMask((int)blocks, w).DetachFromDisposeScope();
+        }
+        var queries = q.view(b, s.NumHeads, blocks, w, s.HeadDim) * Math.Pow(s.HeadDim, -0.5);
+        var scores = matmul(queries, Pairs(k).transpose(3, 4)).add_(_mask);   // [B, nq, blocks, W, 2W]
+        Tensor probs;
+        if (SinkBias is not null)
+        {
+            var sink = SinkBias.view(1, s.NumHeads, 1, 1, 1).expand(b, s.NumHeads, blocks, w, 1);
+            probs = cat([scores, sink], -1).softmax(-1).narrow(-1, 0, 2 * w);
+        }
+        else
+        {
+            probs = scores.softmax(-1);
+        }
+        return matmul(probs, Pairs(v)).view(b, s.NumHeads, padded, s.VHeadDim).narrow(2, 0, t);
+    }
+
+    /// <summary>
+    /// Additive mask [blocks, W, 2W] of <see cref="SlidingWindowBlocks"/>: query i of a block sees key j of the block
+    /// pair (position j − W relative to the block's start) when i − W &lt; j − W ≤ i; block 0 has no block before it.
+    /// </summary>
+    public static Tensor BlockMask(int blocks, int window)
+    {
+        using var i = arange(window).view(1, window, 1);
+        using var j = arange(2 * window).view(1, 1, 2 * window);
+        using var block = arange(blocks).view(blocks, 1, 1);
+        using var visible = j.gt(i).logical_and(j.le(i + window)).logical_and(block.gt(0).logical_or(j.ge(window)));
+        using var zero = zeros(blocks, window, 2 * window);
+        return zero.masked_fill(visible.logical_not(), float.NegativeInfinity);
     }
 }

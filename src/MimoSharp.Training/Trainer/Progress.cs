@@ -3,7 +3,7 @@ using System.Globalization;
 namespace MimoSharp.Training.Trainer;
 
 /// <summary>The progress bar on stderr: redrawn in place on a terminal, one line per log interval otherwise (nohup logs).</summary>
-internal sealed class Progress(TextWriter log, int totalSteps)
+internal sealed class Progress(TextWriter log, int totalSteps, double flopsPerToken = 0, double peakFlops = 0)
 {
     private readonly bool _interactive = ReferenceEquals(log, Console.Error) && !Console.IsErrorRedirected;
     private bool _drawn;
@@ -34,6 +34,10 @@ internal sealed class Progress(TextWriter log, int totalSteps)
         if (_interactive && _drawn) log.WriteLine();
     }
 
+    /// <summary>" MFU 31%" of the measured matmul peak, or nothing when the peak is unknown.</summary>
+    private string Utilisation(double tokensPerSecond) =>
+        peakFlops > 0 ? string.Create(CultureInfo.InvariantCulture, $" MFU {100 * tokensPerSecond * flopsPerToken / peakFlops:F0}%") : "";
+
     private void Draw(string line)
     {
         int width = 100;
@@ -52,6 +56,6 @@ internal sealed class Progress(TextWriter log, int totalSteps)
         var eta = TimeSpan.FromSeconds(perStep * (totalSteps - step));
         return string.Create(CultureInfo.InvariantCulture,
             $"[{bar}] step {step}/{totalSteps} loss {loss:F3} mtp [{string.Join(" ", mtp.Select(m => m.ToString("F2", CultureInfo.InvariantCulture)))}] " +
-            $"{tokensPerSecond:N0} tok/s ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}");
+            $"{tokensPerSecond:N0} tok/s{Utilisation(tokensPerSecond)} ETA {(int)eta.TotalHours}:{eta.Minutes:D2}:{eta.Seconds:D2}");
     }
 }

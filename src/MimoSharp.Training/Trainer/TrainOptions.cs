@@ -27,6 +27,9 @@ public sealed record TrainOptions
     public double LearningRate { get; init; } = 1e-3;
     public double MinLearningRateFraction { get; init; } = 0.1;
     public int WarmupSteps { get; init; } = 100;
+
+    /// <summary>Null: cosine decay over the whole run. A fraction: warm-up–stable–decay, decaying over that last share of the steps.</summary>
+    public double? DecayFraction { get; init; }
     public double WeightDecay { get; init; } = 0.1;
     public double GradClip { get; init; } = 1.0;
 

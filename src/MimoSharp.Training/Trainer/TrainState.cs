@@ -10,7 +10,9 @@ public sealed record TrainPoint(
     [property: JsonPropertyName("main_loss")] double MainLoss,
     [property: JsonPropertyName("mtp_loss")] double[] MtpLoss,
     [property: JsonPropertyName("lr")] double LearningRate,
-    [property: JsonPropertyName("grad_norm")] double GradNorm);
+    [property: JsonPropertyName("grad_norm")] double GradNorm,
+    [property: JsonPropertyName("tokens_per_second")] double? TokensPerSecond = null,
+    [property: JsonPropertyName("mfu")] double? Mfu = null);
 
 /// <summary>One held-out evaluation during training.</summary>
 public sealed record EvalPoint(
@@ -34,6 +36,9 @@ public sealed record TrainState
     [JsonPropertyName("data_position")] public long DataPosition { get; set; }
     [JsonPropertyName("tokens_seen")] public long TokensSeen { get; set; }
     [JsonPropertyName("train_seconds")] public double TrainSeconds { get; set; }
+    /// <summary>Training FLOPs per token (<see cref="TrainingFlops"/>) and the matmul peak measured when the run last started.</summary>
+    [JsonPropertyName("training_flops_per_token")] public double TrainingFlopsPerToken { get; set; }
+    [JsonPropertyName("matmul_peak_flops")] public double MatmulPeakFlops { get; set; }
     [JsonPropertyName("settings")] public required SortedDictionary<string, string> Settings { get; init; }
     [JsonPropertyName("history")] public List<TrainPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<EvalPoint> EvalHistory { get; init; } = [];

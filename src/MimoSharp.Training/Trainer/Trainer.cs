@@ -66,14 +66,19 @@ public sealed class Trainer
         int evalCount = (int)Math.Min(_o.EvalWindows, heldout.WindowCount);
         var evalWindows = Enumerable.Range(0, evalCount)
             .Select(i => heldout.Window(i * heldout.WindowCount / evalCount).ToArray()).ToList();
-        var schedule = new LearningRateSchedule(_o.LearningRate, _o.WarmupSteps, _o.Steps, _o.MinLearningRateFraction);
+        var schedule = new LearningRateSchedule(_o.LearningRate, _o.WarmupSteps, _o.Steps, _o.MinLearningRateFraction, _o.DecayFraction);
         _log.WriteLine(
             $"train: {Parameters(network):N0} parameters, {network.Layers.Count} layers + {network.MtpLayers.Count} MTP, vocab {meta.VocabSize}; " +
             $"corpus {meta.TrainTokens:N0} train / {meta.HeldoutTokens:N0} held-out tokens; {_o.BatchSize}×{_o.ContextLength} tokens per step; " +
             (existing is not null ? $"resuming at step {state.Step}" : "from " + (_o.InitFrom ?? "scratch")));
 
+        state.TrainingFlopsPerToken = TrainingFlops.TrainingPerToken(network.Config, network.MtpLayers.Count, _o.ContextLength);
+        state.MatmulPeakFlops = TrainingFlops.MeasurePeak(_o.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32);
+        _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"train: {state.TrainingFlopsPerToken / 1e6:F1} MFLOP per trained token; measured {(_o.Bf16 ? "bf16" : "f32")} matmul peak " +
+            $"{state.MatmulPeakFlops / 1e9:F1} GFLOP/s at {_o.Threads} threads"));
         var batch = new long[_o.BatchSize * _o.ContextLength];
-        var progress = new Progress(_log, _o.Steps);
+        var progress = new Progress(_log, _o.Steps, state.TrainingFlopsPerToken, state.MatmulPeakFlops);
         var loadSums = network.MoeLayers.Select(_ => new long[network.Config.NRoutedExperts]).ToArray();
         var window = new Window();
         var runClock = Stopwatch.StartNew();
@@ -124,7 +129,11 @@ public sealed class Trainer
             bool last = state.Step == _o.Steps;
             if (state.Step % _o.LogEvery == 0 || last)
             {
-                var point = window.Point(state.Step, lr, gradNorm);
+                var point = window.Point(state.Step, lr, gradNorm) with
+                {
+                    TokensPerSecond = window.TokensPerSecond,
+                    Mfu = window.TokensPerSecond * state.TrainingFlopsPerToken / state.MatmulPeakFlops,
+                };
                 state.History.Add(point);
                 string loads = LoadSummary(network, loadSums);
                 AppendMetrics(point, network, loadSums);
@@ -171,6 +180,7 @@ public sealed class Trainer
         Require(_o.ContextLength >= 8, $"--context must be at least 8 tokens, got {_o.ContextLength}");
         Require(_o.LearningRate > 0, $"--lr must be positive, got {_o.LearningRate}");
         Require(_o.WarmupSteps >= 1, $"--warmup must be at least 1, got {_o.WarmupSteps}");
+        Require(_o.DecayFraction is null or (> 0 and <= 1), $"--decay-fraction must be in (0, 1], got {_o.DecayFraction}");
         Require(_o.MtpWeight >= 0, $"--mtp-weight must be ≥ 0, got {_o.MtpWeight}");
         Require(_o.BalanceGamma >= 0, $"--balance-gamma must be ≥ 0, got {_o.BalanceGamma}");
         Require(_o.LogEvery > 0, $"--log-every must be positive, got {_o.LogEvery}");
@@ -203,7 +213,7 @@ public sealed class Trainer
     private SortedDictionary<string, string> Settings(MimoConfig config, CorpusMeta meta)
     {
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        return new SortedDictionary<string, string>(StringComparer.Ordinal)
+        var settings = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["config_sha256"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(NetworkCheckpoint.ConfigJson(config, WeightDType.F32)))),
             ["corpus_tokenizer_sha256"] = meta.TokenizerSha256,
@@ -220,6 +230,9 @@ public sealed class Trainer
             ["seed"] = _o.Seed.ToString(CultureInfo.InvariantCulture),
             ["bf16"] = _o.Bf16 ? "true" : "false",
         };
+        // Only WSD runs carry the key, so cosine runs saved before it existed still resume.
+        if (_o.DecayFraction is double fraction) settings["schedule"] = "wsd:" + F(fraction);
+        return settings;
     }
 
     private void CheckResumable(TrainState saved, SortedDictionary<string, string> now)
@@ -287,6 +300,8 @@ public sealed class Trainer
             mtp_loss = point.MtpLoss,
             lr = point.LearningRate,
             grad_norm = point.GradNorm,
+            tokens_per_second = point.TokensPerSecond,
+            mfu = point.Mfu,
             expert_load = load,
         });
         string path = Path.Combine(_o.OutputDirectory, TrainState.Folder, "metrics.jsonl");
