@@ -129,6 +129,16 @@ public static class NetworkCheckpoint
         return raw.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
+    /// <summary>
+    /// Deletes the temporary files (NAME.tmp-PID) that a killed save left anywhere in a run folder. Called when a run
+    /// starts: only one process trains into a folder, so none of them can be in use.
+    /// </summary>
+    public static void RemoveStaleTemporaries(string runDirectory)
+    {
+        if (!Directory.Exists(runDirectory)) return;
+        foreach (var file in Directory.EnumerateFiles(runDirectory, "*.tmp-*", SearchOption.AllDirectories)) File.Delete(file);
+    }
+
     public static void WriteAtomically(string path, string text)
     {
         string tmp = path + ".tmp-" + Environment.ProcessId;

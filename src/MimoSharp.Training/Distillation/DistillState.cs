@@ -51,6 +51,8 @@ public sealed record DistillState
     [JsonPropertyName("scoring_seconds")] public double ScoringSeconds { get; set; }
     [JsonPropertyName("training_seconds")] public double TrainingSeconds { get; set; }
     [JsonPropertyName("cursors")] public SortedDictionary<string, long> Cursors { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>The optimizer file (in training/) this state belongs to; null in runs saved before per-step files.</summary>
+    [JsonPropertyName("optimizer_file")] public string? OptimizerFile { get; set; }
     [JsonPropertyName("settings")] public required SortedDictionary<string, string> Settings { get; init; }
     [JsonPropertyName("history")] public List<DistillPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<DistillEvalPoint> EvalHistory { get; init; } = [];

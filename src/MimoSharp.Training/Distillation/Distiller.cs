@@ -38,7 +38,7 @@ public sealed class Distiller
     }
 
     private string EngineFolder => Path.Combine(_o.OutputDirectory, TrainState.Folder, "engine");
-    private string OptimizerPath => Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName);
+    private string TrainingFolder => Path.Combine(_o.OutputDirectory, TrainState.Folder);
 
     public DistillResult Run(CancellationToken cancel = default)
     {
@@ -51,6 +51,7 @@ public sealed class Distiller
         if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"the student {_o.Student} has no tokenizer.json (prompts are text)");
         var tokenizer = Tokenizer.FromFile(tokenizerPath);
         Directory.CreateDirectory(_o.OutputDirectory);
+        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
         var existing = DistillState.TryLoad(_o.OutputDirectory);
         if (existing is not null && !_o.Resume)
             throw new InvalidOperationException($"{_o.OutputDirectory} already holds a distillation run (step {existing.Step}); pass --resume to continue it or choose another --out folder");
@@ -81,7 +82,8 @@ public sealed class Distiller
         var optimizer = new AdamW(network.named_parameters().Select(p => (p.name, p.parameter))) { WeightDecay = _o.WeightDecay };
         if (existing is not null)
         {
-            OptimizerCheckpoint.Load(network, optimizer, OptimizerPath, _o.OutputDirectory);
+            OptimizerCheckpoint.Load(network, optimizer, Path.Combine(TrainingFolder, state.OptimizerFile ?? OptimizerCheckpoint.LegacyFileName),
+                _o.OutputDirectory, expectedStep: state.OptimizerFile is null ? null : state.Step * _o.MiniBatches);
             optimizer.Step = state.Step * _o.MiniBatches;
             state.History.RemoveAll(p => p.Step > state.Step);
             state.EvalHistory.RemoveAll(p => p.Step > state.Step);
@@ -368,8 +370,9 @@ public sealed class Distiller
     {
         var metadata = new Dictionary<string, string> { ["mimo_distill_step"] = state.Step.ToString(CultureInfo.InvariantCulture) };
         NetworkCheckpoint.Save(network, _o.OutputDirectory, _o.SaveDType, tokenizerPath, metadata);
-        OptimizerCheckpoint.Save(network, optimizer, OptimizerPath);
-        state.Save(_o.OutputDirectory);
+        state.OptimizerFile = OptimizerCheckpoint.SaveStep(network, optimizer, TrainingFolder);
+        state.Save(_o.OutputDirectory);   // the commit point: a kill before this resumes from the previous save
+        OptimizerCheckpoint.Prune(TrainingFolder, state.OptimizerFile);
         foreach (var (file, svg) in DistillCurves.Draw(state, domains.Select(d => d.Name).ToList()))
             File.WriteAllText(Path.Combine(_o.OutputDirectory, file), svg);
     }

@@ -30,7 +30,6 @@ public sealed record TrainState
 {
     public const string Folder = "training";
     public const string FileName = "state.json";
-    public const string OptimizerFileName = "optimizer.safetensors";
 
     [JsonPropertyName("step")] public long Step { get; set; }
     [JsonPropertyName("data_position")] public long DataPosition { get; set; }
@@ -39,6 +38,8 @@ public sealed record TrainState
     /// <summary>Training FLOPs per token (<see cref="TrainingFlops"/>) and the matmul peak measured when the run last started.</summary>
     [JsonPropertyName("training_flops_per_token")] public double TrainingFlopsPerToken { get; set; }
     [JsonPropertyName("matmul_peak_flops")] public double MatmulPeakFlops { get; set; }
+    /// <summary>The optimizer file (in training/) this state belongs to; null in runs saved before per-step files.</summary>
+    [JsonPropertyName("optimizer_file")] public string? OptimizerFile { get; set; }
     [JsonPropertyName("settings")] public required SortedDictionary<string, string> Settings { get; init; }
     [JsonPropertyName("history")] public List<TrainPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<EvalPoint> EvalHistory { get; init; } = [];

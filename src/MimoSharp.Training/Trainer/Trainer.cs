@@ -42,6 +42,7 @@ public sealed class Trainer
         var meta = CorpusMeta.Load(_o.DataDirectory);
         string corpusTokenizer = Path.Combine(_o.DataDirectory, NetworkCheckpoint.TokenizerFileName);
         EnsureWritable(_o.OutputDirectory);
+        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
         var existing = TrainState.TryLoad(_o.OutputDirectory);
         if (existing is not null && !_o.Resume)
             throw new InvalidOperationException(
@@ -250,24 +251,42 @@ public sealed class Trainer
     {
         var metadata = new Dictionary<string, string> { ["mimo_train_step"] = state.Step.ToString(CultureInfo.InvariantCulture) };
         NetworkCheckpoint.Save(network, _o.OutputDirectory, _o.SaveDType, File.Exists(tokenizer) ? tokenizer : null, metadata);
-        OptimizerCheckpoint.Save(network, optimizer, Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName));
-        state.Save(_o.OutputDirectory);
-        File.WriteAllText(Path.Combine(_o.OutputDirectory, "loss.svg"), Curve(state, network.MtpLayers.Count));
+        string folder = Path.Combine(_o.OutputDirectory, TrainState.Folder);
+        state.OptimizerFile = OptimizerCheckpoint.SaveStep(network, optimizer, folder);
+        state.Save(_o.OutputDirectory);   // the commit point: a kill before this resumes from the previous save
+        OptimizerCheckpoint.Prune(folder, state.OptimizerFile);
+        NetworkCheckpoint.WriteAtomically(Path.Combine(_o.OutputDirectory, "loss.svg"), Curve(state, network.MtpLayers.Count));
     }
 
     private void LoadOptimizer(MimoNetwork network, AdamW optimizer, TrainState state)
     {
-        OptimizerCheckpoint.Load(network, optimizer, Path.Combine(_o.OutputDirectory, TrainState.Folder, TrainState.OptimizerFileName), _o.OutputDirectory);
+        OptimizerCheckpoint.Load(network, optimizer,
+            Path.Combine(_o.OutputDirectory, TrainState.Folder, state.OptimizerFile ?? OptimizerCheckpoint.LegacyFileName), _o.OutputDirectory,
+            expectedStep: state.OptimizerFile is null ? null : state.Step);
         optimizer.Step = state.Step;
         // Drop metrics logged after the checkpoint so the file follows the resumed trajectory.
         string metrics = Path.Combine(_o.OutputDirectory, TrainState.Folder, "metrics.jsonl");
         if (File.Exists(metrics))
         {
-            var keep = File.ReadAllLines(metrics).Where(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= state.Step);
-            File.WriteAllLines(metrics, keep);
+            var keep = File.ReadAllLines(metrics).Where(l => StepOf(l) is long step && step <= state.Step);
+            NetworkCheckpoint.WriteAtomically(metrics, string.Concat(keep.Select(l => l + "\n")));
         }
         state.History.RemoveAll(p => p.Step > state.Step);
         state.EvalHistory.RemoveAll(p => p.Step > state.Step);
+    }
+
+    /// <summary>The step of one metrics.jsonl line; null for a line a kill cut short.</summary>
+    private static long? StepOf(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.TryGetProperty("step", out var step) && step.TryGetInt64(out long s) ? s : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string Curve(TrainState state, int depths)

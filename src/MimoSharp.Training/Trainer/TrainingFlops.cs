@@ -49,7 +49,7 @@ public static class TrainingFlops
     /// <paramref name="n"/>, over about <paramref name="seconds"/> of repeats (the machine is noisy: the best run
     /// is the one least disturbed).
     /// </summary>
-    public static double MeasurePeak(ScalarType dtype, int n = 1024, double seconds = 1.5)
+    public static double MeasurePeak(ScalarType dtype, int n = 1024, double seconds = 0.6)
     {
         using var scope = NewDisposeScope();
         var a = randn(n, n).to(dtype);
