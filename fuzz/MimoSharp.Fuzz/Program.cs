@@ -78,8 +78,11 @@ static int Seeds(string name, string dir)
     return 0;
 }
 
-static int Afl(string name)
+static unsafe int Afl(string name)
 {
+    // Instrumented code counts branches into AFL's shared memory, which Fuzzer.Run attaches only when the loop starts;
+    // building the target (the micro model, its files) runs instrumented code before that, so give it a scratch map.
+    SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
     using var target = FuzzTarget.Create(name);
     var run = new MutationRun(target, 0);
     var findings = new List<FuzzFinding>();

@@ -117,7 +117,7 @@ public static class TrainCommands
         var maxTokens = new Option<int?>("--max-tokens") { Description = "evaluate only the first N tokens of the text" };
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("eval", "held-out loss, perplexity and per-depth MTP top-1 accuracy of a model on a text file")
+        var cmd = new Command("eval", "held-out loss, bits per byte, perplexity and per-depth MTP top-1 accuracy of a model on a text file")
         {
             model, textFile, context, maxTokens, threads, json,
         };
@@ -136,12 +136,18 @@ public static class TrainCommands
             TorchSharp.torch.set_num_threads(Math.Max(1, r.GetValue(threads)));
             using var network = NetworkCheckpoint.Load(dir);
             var result = Evaluator.Evaluate(network, tokens, r.GetValue(context));
+            // Bits per byte: the loss in bits per token times tokens per byte of the text evaluated, so models with
+            // different vocabularies compare on the same text.
+            long bytes = System.Text.Encoding.UTF8.GetByteCount(tokenizer.Decode(tokens));
+            double bitsPerByte = result.Loss / Math.Log(2) * tokens.Length / bytes;
             if (r.GetValue(json))
             {
                 Cli.WriteJson(new
                 {
                     tokens = result.Tokens,
+                    bytes,
                     loss = result.Loss,
+                    bits_per_byte = bitsPerByte,
                     perplexity = result.Perplexity,
                     mtp_accuracy = result.MtpAccuracy,
                     mtp_loss = result.MtpLoss,
@@ -152,6 +158,7 @@ public static class TrainCommands
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens      {result.Tokens}"));
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss        {result.Loss:F4} nats/token"));
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perplexity  {result.Perplexity:F2}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bits/byte   {bitsPerByte:F3} ({bytes} UTF-8 bytes)"));
                 for (int k = 0; k < result.MtpAccuracy.Length; k++)
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"MTP depth {k} (predicts +{k + 2}): top-1 accuracy {result.MtpAccuracy[k]:P1}, loss {result.MtpLoss[k]:F4}"));

@@ -95,7 +95,7 @@ public sealed class Checkpoint : IDisposable
             // System.Text.Json checks UTF-8 only when a string is read, which would surface as an InvalidOperationException.
             if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new CheckpointException($"{path}: not valid UTF-8 (corrupt file)");
             using var doc = JsonDocument.Parse(bytes);
-            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{path}: missing the \"weight_map\" object");
             var map = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in wm.EnumerateObject())

@@ -42,9 +42,12 @@ public static unsafe class GgufCheckpoint
         if (arch != GgufMimo2.Architecture)
             throw new CheckpointException($"{f.Path}: general.architecture is \"{arch}\", expected \"{GgufMimo2.Architecture}\" (MiMo-V2-Flash)");
         long Required(string key) => f.Int(K(key)) ?? throw new CheckpointException($"{f.Path}: metadata {K(key)} is missing");
+        // Every size is range-checked before it sizes an array or becomes an int: a lying field must be an error.
+        int Bounded(string key, long value, long min, long max) => value >= min && value <= max ? (int)value
+            : throw new CheckpointException($"{f.Path}: metadata {K(key)} is {value}, outside {min}..{max}");
 
-        int blocks = (int)Required("block_count");
-        int mtp = (int)(f.Int(K("nextn_predict_layers")) ?? 0);
+        int blocks = Bounded("block_count", Required("block_count"), 1, 4096);
+        int mtp = Bounded("nextn_predict_layers", f.Int(K("nextn_predict_layers")) ?? 0, 0, blocks);
         int layers = blocks - mtp;
         if (layers <= 0)
             throw new CheckpointException($"{f.Path}: {K("block_count")} ({blocks}) must exceed {K("nextn_predict_layers")} ({mtp})");
@@ -57,18 +60,18 @@ public static unsafe class GgufCheckpoint
         int Of(long[] perLayer, bool swa, int fallbackLayer)
         {
             for (int i = 0; i < layers; i++)
-                if ((swaPattern[i] != 0) == swa) return (int)perLayer[i];
-            return (int)perLayer[fallbackLayer];
+                if ((swaPattern[i] != 0) == swa) return Bounded("attention.head_count", perLayer[i], 1, 1 << 16);
+            return Bounded("attention.head_count", perLayer[fallbackLayer], 1, 1 << 16);
         }
         int globalHeads = Of(heads, false, 0), swaHeads = Of(heads, true, blocks - 1);
         int globalKv = Of(kvHeads, false, 0), swaKv = Of(kvHeads, true, blocks - 1);
 
-        int embd = (int)Required("embedding_length");
-        int headDim = (int)(f.Int(K("attention.key_length")) ?? embd / Math.Max(1, globalHeads));
-        int vHeadDim = (int)(f.Int(K("attention.value_length")) ?? headDim);
-        int swaHeadDim = (int)(f.Int(K("attention.key_length_swa")) ?? headDim);
-        int swaVHeadDim = (int)(f.Int(K("attention.value_length_swa")) ?? vHeadDim);
-        int rotary = (int)(f.Int(K("rope.dimension_count")) ?? headDim);
+        int embd = Bounded("embedding_length", Required("embedding_length"), 1, 1 << 20);
+        int headDim = Bounded("attention.key_length", f.Int(K("attention.key_length")) ?? embd / Math.Max(1, globalHeads), 1, 1 << 16);
+        int vHeadDim = Bounded("attention.value_length", f.Int(K("attention.value_length")) ?? headDim, 1, 1 << 16);
+        int swaHeadDim = Bounded("attention.key_length_swa", f.Int(K("attention.key_length_swa")) ?? headDim, 1, 1 << 16);
+        int swaVHeadDim = Bounded("attention.value_length_swa", f.Int(K("attention.value_length_swa")) ?? vHeadDim, 1, 1 << 16);
+        int rotary = Bounded("rope.dimension_count", f.Int(K("rope.dimension_count")) ?? headDim, 0, 1 << 16);
         // The config states a fraction; int(head_dim * fraction) must give back exactly the stored rotary count.
         double partial = rotary >= headDim ? 1.0 : (rotary + 0.5) / headDim;
 
@@ -105,10 +108,10 @@ public static unsafe class GgufCheckpoint
         {
             ["architectures"] = new JsonArray("MiMoV2FlashForCausalLM"),
             ["model_type"] = "mimo_v2_flash",
-            ["vocab_size"] = checked((int)vocab),
+            ["vocab_size"] = Bounded("vocab_size", vocab, 1, 1 << 24),
             ["hidden_size"] = embd,
-            ["intermediate_size"] = checked((int)intermediate),
-            ["moe_intermediate_size"] = (int)(f.Int(K("expert_feed_forward_length")) ?? 0),
+            ["intermediate_size"] = Bounded("feed_forward_length", intermediate, 0, 1 << 24),
+            ["moe_intermediate_size"] = Bounded("expert_feed_forward_length", f.Int(K("expert_feed_forward_length")) ?? 0, 0, 1 << 24),
             ["num_hidden_layers"] = layers,
             ["num_attention_heads"] = globalHeads,
             ["num_key_value_heads"] = globalKv,
@@ -121,16 +124,16 @@ public static unsafe class GgufCheckpoint
             ["partial_rotary_factor"] = partial,
             ["rope_theta"] = ropeTheta,
             ["swa_rope_theta"] = f.Float(K("rope.freq_base_swa")) ?? ropeTheta,
-            ["sliding_window"] = (int)(f.Int(K("attention.sliding_window")) ?? 0),
+            ["sliding_window"] = Bounded("attention.sliding_window", f.Int(K("attention.sliding_window")) ?? 0, 0, int.MaxValue),
             ["hybrid_layer_pattern"] = pattern,
             ["moe_layer_freq"] = moe,
             ["add_swa_attention_sink_bias"] = sinksSwa,
             ["add_full_attention_sink_bias"] = sinksFull,
             ["attention_value_scale"] = f.Float(K("attention.value_scale")) ?? 1.0,
-            ["n_routed_experts"] = (int)(f.Int(K("expert_count")) ?? 0),
-            ["num_experts_per_tok"] = (int)(f.Int(K("expert_used_count")) ?? 0),
-            ["n_group"] = (int)Math.Max(1, f.Int(K("expert_group_count")) ?? 1),
-            ["topk_group"] = (int)Math.Max(1, f.Int(K("expert_group_used_count")) ?? 1),
+            ["n_routed_experts"] = Bounded("expert_count", f.Int(K("expert_count")) ?? 0, 0, 1 << 16),
+            ["num_experts_per_tok"] = Bounded("expert_used_count", f.Int(K("expert_used_count")) ?? 0, 0, 1 << 16),
+            ["n_group"] = Bounded("expert_group_count", Math.Max(1, f.Int(K("expert_group_count")) ?? 1), 1, 1 << 16),
+            ["topk_group"] = Bounded("expert_group_used_count", Math.Max(1, f.Int(K("expert_group_used_count")) ?? 1), 1, 1 << 16),
             // llama.cpp's mimo2 graph always renormalises the chosen weights and applies no routed scaling.
             ["norm_topk_prob"] = f.Bool(K("expert_weights_norm")) ?? true,
             ["routed_scaling_factor"] = f.Float(K("expert_weights_scale")) is double s && s != 0 ? s : 1.0,

@@ -109,7 +109,7 @@ public sealed unsafe class GgufFile : IDisposable
                 alignment = (int)al;
             }
 
-            var infos = new List<(string Name, long[] Dims, GgmlType Type, long Offset)>();
+            var infos = new List<(string Name, long[] Dims, GgmlType Type, ulong Offset)>();
             for (long i = 0; i < tensorCount; i++)
             {
                 string name = reader.String("tensor name");
@@ -126,7 +126,7 @@ public sealed unsafe class GgufFile : IDisposable
                 }
                 var type = (GgmlType)reader.U32($"type of {name}");
                 ulong offset = reader.U64($"offset of {name}");
-                infos.Add((name, dims, type, (long)offset));
+                infos.Add((name, dims, type, offset));
             }
             long dataStart = Gguf.Align(reader.Position, alignment);
 
@@ -143,9 +143,10 @@ public sealed unsafe class GgufFile : IDisposable
                 long rows = 1;
                 for (int d = 1; d < dims.Length; d++) rows = checked(rows * dims[d]);
                 long byteLength = checked(dims[0] / values * bytes * rows);
-                if (offset % alignment != 0)
+                if (offset % (ulong)alignment != 0)
                     throw new CheckpointException($"{path}: tensor {name} starts at data offset {offset}, not a multiple of the alignment {alignment}");
-                if (dataStart + offset + byteLength > length)
+                // In unsigned terms first: an offset past 2^63 would turn negative as a long and point before the file.
+                if (offset > (ulong)Math.Max(0, length - dataStart) || byteLength > length - dataStart - (long)offset)
                     throw new CheckpointException(
                         $"{path}: tensor {name} ({type} {string.Join("x", dims)}, {byteLength} bytes at data offset {offset}) runs past the end of the {length}-byte file (truncated download?)");
                 tensors.Add(new GgufTensor
@@ -153,9 +154,9 @@ public sealed unsafe class GgufFile : IDisposable
                     Name = name,
                     Dims = dims,
                     Type = type,
-                    Offset = offset,
+                    Offset = (long)offset,
                     ByteLength = byteLength,
-                    Data = basePtr + dataStart + offset,
+                    Data = basePtr + dataStart + (long)offset,
                 });
             }
             var sorted = tensors.OrderBy(t => t.Offset).ToList();

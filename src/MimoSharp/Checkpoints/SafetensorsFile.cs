@@ -123,14 +123,16 @@ public sealed unsafe class SafetensorsFile : IDisposable
             if (!d.TryGetInt64(out long dim) || dim < 0)
                 throw new CheckpointException($"{path}: tensor {name} has an invalid shape {shapeEl.GetRawText()}");
             shape[k++] = dim;
-            count = checked(count * dim);
+            if (dim > 0 && count > long.MaxValue / 16 / dim)
+                throw new CheckpointException($"{path}: tensor {name} has shape {shapeEl.GetRawText()}, more elements than any file could hold");
+            count *= dim;
         }
         if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new CheckpointException($"{path}: tensor {name} has invalid data_offsets {offEl.GetRawText()}");
         if (end > dataLength)
             throw new CheckpointException(
                 $"{path}: tensor {name} data_offsets [{begin}, {end}] run past the end of the data section ({dataLength} bytes; truncated file?)");
-        long expected = checked(count * DTypes.SizeOf(dtype));
+        long expected = count * DTypes.SizeOf(dtype);   // no overflow: count < 2^63 / 16 above
         if (end - begin != expected)
             throw new CheckpointException(
                 $"{path}: tensor {name} ({dtypeName} {string.Join("x", shape)}) needs {expected} bytes but data_offsets span {end - begin}");

@@ -40,6 +40,11 @@ public class TrainCliTests
         Assert.True(json.GetProperty("tokens").GetInt64() > 100);
         double loss = json.GetProperty("loss").GetDouble();
         Assert.Equal(Math.Exp(loss), json.GetProperty("perplexity").GetDouble(), 6);
+        long bytes = json.GetProperty("bytes").GetInt64();
+        Assert.Equal(new FileInfo(text).Length, bytes);   // ASCII text, every token evaluated: the file's own size
+        // Bits per byte = bits per token × tokens per byte; the scored tokens are all but the first of each window.
+        double perScored = loss / Math.Log(2) * json.GetProperty("tokens").GetInt64() / bytes;
+        Assert.InRange(json.GetProperty("bits_per_byte").GetDouble(), perScored, perScored * 1.1);
         Assert.Equal(2, json.GetProperty("mtp_accuracy").GetArrayLength());
 
         var human = MimoProcess.Run("eval", "--model", ckpt, "--text-file", text, "--context", "32", "--threads", "1");
