@@ -69,6 +69,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(rep, 1);
             v = v.repeat_interleave(rep, 1);
         }
+        if (_window == 0 && SinkBias is null)
+        {
+            // Plain causal attention: libtorch's fused kernel (flash attention on CPU) never builds the [T, T] scores.
+            var fused = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // positional: the causal flag is spelled is_casual in this TorchSharp
+            return _o.forward(fused.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
+        }
         if (_window > 0 && t >= 2 * _window)
         {
             var blocked = SlidingWindowBlocks(q, k, v, b, t);
