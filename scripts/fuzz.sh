@@ -33,7 +33,10 @@ cp -r "$bin-plain" "$bin"
 # runs under afl-fuzz, so the seeds and replays use the plain copy.
 for dll in MimoSharp.dll MimoSharp.Server.dll; do "$tools/sharpfuzz" "$bin/$dll" >/dev/null; done
 
-[[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(dotnet "$bin-plain/mimo-fuzz.dll" list)
+if [[ ${#targets[@]} -eq 0 ]]; then
+  list="$(dotnet "$bin-plain/mimo-fuzz.dll" list)"   # fails the script if the fuzzer cannot start
+  mapfile -t targets <<< "$list"
+fi
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
 printf '| target | seconds | executions | exec/s | corpus | bitmap coverage | crashes | hangs |\n|---|---|---|---|---|---|---|---|\n'
 for t in "${targets[@]}"; do

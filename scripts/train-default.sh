@@ -22,12 +22,22 @@ leg_file="$run/training/continuation.json"
 json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$@"; }
 
 if [[ "${1:-}" == "--ship" ]]; then
+  work_state="$(mktemp)"; trap 'rm -f "$work_state"' EXIT
   mkdir -p "$root/models/default"
+  cp "$run/training/state.json" "$work_state"   # the state first: a save landing in between makes the check below fail
   cp "$run/config.json" "$run/model.safetensors" "$run/tokenizer.json" "$run/loss.svg" "$root/models/default/"
+  python3 - "$root/models/default/model.safetensors" "$work_state" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+step, state = header.get("__metadata__", {}).get("mimo_train_step"), json.load(open(sys.argv[2]))["step"]
+if str(state) != step:
+    sys.exit(f"train-default: the model file is from step {step} but the state from step {state} (a save was in progress); ship again")
+PY
   before_steps=0 before_tokens=0
   [[ -f "$leg_file" ]] && read -r before_steps before_tokens < <(json_get "$leg_file" 'str(d["steps"]) + " " + str(d["tokens"])')
   # The run's history plus where the whole run stands, so a fresh machine can continue it (see above).
-  python3 - "$run/training/state.json" "$root/models/default/training-state.json" "$total_steps" "$before_steps" "$before_tokens" <<'PY'
+  python3 - "$work_state" "$root/models/default/training-state.json" "$total_steps" "$before_steps" "$before_tokens" <<'PY'
 import json, sys
 state = json.load(open(sys.argv[1]))
 total, steps_before, tokens_before = (int(x) for x in sys.argv[3:6])
@@ -51,17 +61,30 @@ rm -rf "$bin" && cp -r "$root/src/MimoSharp.Cli/bin/Release/net10.0" "$bin"
 
 shipped="$root/models/default/training-state.json"
 if [[ -f "$run/training/state.json" ]]; then
-  start=(--resume)
+  # A leg continued from shipped weights resumes with the seed and warm-up it started with (they are in its settings).
+  start=(--resume --seed 1)
   before=0
-  [[ -f "$leg_file" ]] && before=$(json_get "$leg_file" 'd["steps"]')
+  if [[ -f "$leg_file" ]]; then
+    before=$(json_get "$leg_file" 'd["steps"]')
+    start=(--resume --seed "$((before + 1))")
+    warmup=50
+  fi
 elif [[ -f "$shipped" ]] && json_get "$shipped" 'd.get("continuation", {}).get("recipe", "")' | grep -q train-default \
      && (( $(json_get "$shipped" 'd["continuation"]["steps_done"]') < total_steps )); then
   read -r before before_tokens < <(json_get "$shipped" 'str(d["continuation"]["steps_done"]) + " " + str(d["continuation"]["tokens_done"])')
+  if (( before > total_steps - decay_steps )); then
+    # A fresh optimizer needs a warm-up to the peak, which would re-heat a model already part-way down its decay.
+    echo "train-default: the shipped run is in its decay (step $before of $total_steps); finish it on the machine that holds .cache/default-run" >&2
+    exit 1
+  fi
   echo "train-default: continuing the shipped run after step $before with a fresh optimizer (warm-up 50)" >&2
   mkdir -p "$run/training"
   printf '{"steps": %d, "tokens": %d}\n' "$before" "$before_tokens" > "$leg_file"
   start=(--init-from "$root/models/default" --seed "$((before + 1))")
   warmup=50
+elif [[ -f "$shipped" ]] && json_get "$shipped" 'd.get("continuation", {}).get("recipe", "")' | grep -q train-default; then
+  echo "train-default: the shipped run is finished ($total_steps steps); nothing to do" >&2
+  exit 0
 else
   start=(--config "$root/data/default-model-config.json" --mtp-layers 3 --seed 1)
   before=0

@@ -43,7 +43,8 @@ public sealed class MutationRun(FuzzTarget target, int seed)
     /// <summary>Runs one input under the limits; null when it produced a finding.</summary>
     public bool? Execute(byte[] input, int index, List<FuzzFinding> findings)
     {
-        long allocated = GC.GetTotalAllocatedBytes();
+        // This thread's allocations: other threads (other tests, the engine's scheduler) must not count against the input.
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
         var clock = Stopwatch.StartNew();
         bool ok;
         try
@@ -56,7 +57,7 @@ public sealed class MutationRun(FuzzTarget target, int seed)
             return null;
         }
         clock.Stop();
-        long bytes = GC.GetTotalAllocatedBytes() - allocated;
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - allocated;
         if (clock.Elapsed > TimeLimit)
         {
             findings.Add(new FuzzFinding(target.Name, index, $"took {clock.Elapsed.TotalMilliseconds:F0} ms (limit {TimeLimit.TotalMilliseconds:F0})", input));

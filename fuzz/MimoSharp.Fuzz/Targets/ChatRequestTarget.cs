@@ -38,8 +38,17 @@ public sealed class ChatRequestTarget : FuzzTarget
 
     protected override void Read(ReadOnlySpan<byte> input)
     {
-        using var document = JsonDocument.Parse(input.ToArray());
-        var parsed = ChatCompletionRequest.Parse(document.RootElement, _engine);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(input.ToArray());
+        }
+        catch (JsonException e)
+        {
+            throw new BodyNotJsonException(e);   // the server's 400 invalid_json; a JsonException later would be a 500
+        }
+        using var owned = document;
+        var parsed = ChatCompletionRequest.Parse(owned.RootElement, _engine);
         var generation = parsed.Fields.Start(() => _engine.StartChat(parsed.Request));
         foreach (var _ in generation.ReadAsync().ToBlockingEnumerable()) { }
         OpenAiJson.ChatCompletion(OpenAiJson.ResponseId.New("chatcmpl", _engine.ModelId), generation);
@@ -47,10 +56,12 @@ public sealed class ChatRequestTarget : FuzzTarget
 
     protected override bool IsRefusal(Exception e) => e switch
     {
-        JsonException => true,
+        BodyNotJsonException => true,
         InvalidRequestException r => !string.IsNullOrEmpty(r.ParamName) && !string.IsNullOrEmpty(r.Reason),
         _ => false,
     };
+
+    private sealed class BodyNotJsonException(JsonException inner) : Exception(inner.Message, inner);
 
     public override void Dispose()
     {

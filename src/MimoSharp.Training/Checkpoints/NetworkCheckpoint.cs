@@ -130,13 +130,14 @@ public static class NetworkCheckpoint
     }
 
     /// <summary>
-    /// Deletes the temporary files (NAME.tmp-PID) that a killed save left anywhere in a run folder. Called when a run
-    /// starts: only one process trains into a folder, so none of them can be in use.
+    /// Deletes the temporary files (NAME.tmp-PID) that a killed save left in the folders a run writes: the run folder,
+    /// training/ and training/engine/. Called once the run holds its <see cref="RunLock"/>, so none can be in use.
     /// </summary>
     public static void RemoveStaleTemporaries(string runDirectory)
     {
-        if (!Directory.Exists(runDirectory)) return;
-        foreach (var file in Directory.EnumerateFiles(runDirectory, "*.tmp-*", SearchOption.AllDirectories)) File.Delete(file);
+        foreach (var dir in new[] { runDirectory, Path.Combine(runDirectory, "training"), Path.Combine(runDirectory, "training", "engine") })
+            if (Directory.Exists(dir))
+                foreach (var file in Directory.EnumerateFiles(dir, "*.tmp-*")) File.Delete(file);
     }
 
     public static void WriteAtomically(string path, string text)

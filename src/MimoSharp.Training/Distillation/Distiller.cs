@@ -51,12 +51,15 @@ public sealed class Distiller
         if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"the student {_o.Student} has no tokenizer.json (prompts are text)");
         var tokenizer = Tokenizer.FromFile(tokenizerPath);
         Directory.CreateDirectory(_o.OutputDirectory);
-        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
+        using var runLock = RunLock.Acquire(_o.OutputDirectory);
         var existing = DistillState.TryLoad(_o.OutputDirectory);
         if (existing is not null && !_o.Resume)
             throw new InvalidOperationException($"{_o.OutputDirectory} already holds a distillation run (step {existing.Step}); pass --resume to continue it or choose another --out folder");
         if (existing is null && _o.Resume)
             throw new InvalidOperationException($"--resume: {_o.OutputDirectory} holds no distillation run ({DistillState.PathIn(_o.OutputDirectory)} is missing)");
+        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
+        if (existing is null && Directory.Exists(TrainingFolder))
+            foreach (var file in Directory.EnumerateFiles(TrainingFolder, "optimizer*.safetensors")) File.Delete(file);   // an uncommitted start's
 
         using var network = NetworkCheckpoint.Load(existing is not null ? _o.OutputDirectory : _o.Student);
         var domains = LoadDomains(network, tokenizerPath, tokenizer);
@@ -374,7 +377,7 @@ public sealed class Distiller
         state.Save(_o.OutputDirectory);   // the commit point: a kill before this resumes from the previous save
         OptimizerCheckpoint.Prune(TrainingFolder, state.OptimizerFile);
         foreach (var (file, svg) in DistillCurves.Draw(state, domains.Select(d => d.Name).ToList()))
-            File.WriteAllText(Path.Combine(_o.OutputDirectory, file), svg);
+            NetworkCheckpoint.WriteAtomically(Path.Combine(_o.OutputDirectory, file), svg);
     }
 
     private SortedDictionary<string, string> Settings(MimoNetwork network)

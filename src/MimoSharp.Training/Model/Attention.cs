@@ -71,7 +71,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         }
         if (_window == 0 && SinkBias is null)
         {
-            // Plain causal attention: libtorch's fused kernel (flash attention on CPU) never builds the [T, T] scores.
+            // Plain causal attention in libtorch's fused call. Its flash kernel (no [T, T] scores) needs q/k and v of one
+            // head size; with MiMo's 3:2 layout (k 48, v 32 here) libtorch takes its math path, still ~8% faster than ours.
             var fused = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // positional: the causal flag is spelled is_casual in this TorchSharp
             return _o.forward(fused.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
         }

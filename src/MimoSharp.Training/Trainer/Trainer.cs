@@ -42,13 +42,15 @@ public sealed class Trainer
         var meta = CorpusMeta.Load(_o.DataDirectory);
         string corpusTokenizer = Path.Combine(_o.DataDirectory, NetworkCheckpoint.TokenizerFileName);
         EnsureWritable(_o.OutputDirectory);
-        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
+        using var runLock = RunLock.Acquire(_o.OutputDirectory);
         var existing = TrainState.TryLoad(_o.OutputDirectory);
         if (existing is not null && !_o.Resume)
             throw new InvalidOperationException(
                 $"{_o.OutputDirectory} already holds a training run (step {existing.Step}); pass --resume to continue it or choose another --out folder");
         if (existing is null && _o.Resume)
             throw new InvalidOperationException($"--resume: {_o.OutputDirectory} holds no training run ({TrainState.PathIn(_o.OutputDirectory)} is missing)");
+        NetworkCheckpoint.RemoveStaleTemporaries(_o.OutputDirectory);
+        if (existing is null) ForgetUncommittedStart();
 
         using var network = existing is not null ? NetworkCheckpoint.Load(_o.OutputDirectory) : CreateNetwork(meta);
         if (network.Config.VocabSize != meta.VocabSize)
@@ -273,6 +275,18 @@ public sealed class Trainer
         }
         state.History.RemoveAll(p => p.Step > state.Step);
         state.EvalHistory.RemoveAll(p => p.Step > state.Step);
+    }
+
+    /// <summary>
+    /// A new run in a folder where an earlier start was killed before its first save: its metrics and optimizer
+    /// files belong to no committed state, and appending to them would mix two runs.
+    /// </summary>
+    private void ForgetUncommittedStart()
+    {
+        string folder = Path.Combine(_o.OutputDirectory, TrainState.Folder);
+        if (!Directory.Exists(folder)) return;
+        File.Delete(Path.Combine(folder, "metrics.jsonl"));
+        foreach (var file in Directory.EnumerateFiles(folder, "optimizer*.safetensors")) File.Delete(file);
     }
 
     /// <summary>The step of one metrics.jsonl line; null for a line a kill cut short.</summary>

@@ -103,7 +103,12 @@ public sealed unsafe class GgufFile : IDisposable
             int alignment = Gguf.DefaultAlignment;
             if (metadata.TryGetValue("general.alignment", out var a))
             {
-                long al = Convert.ToInt64(a);
+                long al = a switch
+                {
+                    long l => l,
+                    ulong u when u <= int.MaxValue => (long)u,
+                    _ => throw new CheckpointException($"{path}: general.alignment is {a}, expected a power of two"),
+                };
                 if (al <= 0 || (al & (al - 1)) != 0 || al > 1 << 20)
                     throw new CheckpointException($"{path}: general.alignment is {al}, expected a power of two");
                 alignment = (int)al;
@@ -140,9 +145,18 @@ public sealed unsafe class GgufFile : IDisposable
                 var (values, bytes) = Gguf.BlockOf(type);
                 if (dims[0] % values != 0)
                     throw new CheckpointException($"{path}: tensor {name} ({type}) has rows of {dims[0]} values, not a multiple of its block of {values}");
+                // Dimensions are each ≤ 2^31, so products are bounded by division before they are formed.
                 long rows = 1;
-                for (int d = 1; d < dims.Length; d++) rows = checked(rows * dims[d]);
-                long byteLength = checked(dims[0] / values * bytes * rows);
+                for (int d = 1; d < dims.Length; d++)
+                {
+                    if (rows > length / dims[d])
+                        throw new CheckpointException($"{path}: tensor {name} has dimensions {string.Join("x", dims)}, more than the {length}-byte file could hold");
+                    rows *= dims[d];
+                }
+                long rowBytes = dims[0] / values * bytes;
+                if (rows > length / Math.Max(1, rowBytes))
+                    throw new CheckpointException($"{path}: tensor {name} has dimensions {string.Join("x", dims)}, more than the {length}-byte file could hold");
+                long byteLength = rowBytes * rows;
                 if (offset % (ulong)alignment != 0)
                     throw new CheckpointException($"{path}: tensor {name} starts at data offset {offset}, not a multiple of the alignment {alignment}");
                 // In unsigned terms first: an offset past 2^63 would turn negative as a long and point before the file.

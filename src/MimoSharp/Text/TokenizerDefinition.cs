@@ -59,6 +59,8 @@ internal sealed class TokenizerDefinition
                 var token = new AddedToken(Id(Required(t, "id", source, where), source, where + ".id"), Str(t, "content", source, where),
                     Bool(t, "special"), Bool(t, "normalized"), Bool(t, "lstrip"), Bool(t, "rstrip"));
                 added.Add(token);
+                if (ids.TryGetValue(token.Content, out int vocabId) && vocabId != token.Id)
+                    Fail(source, where, $"gives '{token.Content}' id {token.Id}, but model.vocab already has it as id {vocabId}");
                 ids[token.Content] = token.Id;
                 maxId = Math.Max(maxId, token.Id);
             }

@@ -7,6 +7,7 @@ namespace MimoSharp.Tests.Fuzz;
 /// and the inputs earlier runs found, kept as regressions: each must be refused by name, never crash, hang or
 /// allocate without bound.
 /// </summary>
+[Collection(nameof(ReaderFuzzTests))]
 public sealed class ReaderFuzzTests
 {
     public static TheoryData<string> Targets() => new(FuzzTarget.Names);
@@ -86,3 +87,7 @@ public sealed class ReaderFuzzTests
         protected override bool IsRefusal(Exception e) => e is InvalidDataException;
     }
 }
+
+/// <summary>The fuzz runs time each input: they run alone, not beside other test classes competing for the cores.</summary>
+[CollectionDefinition(nameof(ReaderFuzzTests), DisableParallelization = true)]
+public sealed class ReaderFuzzCollection;

@@ -14,7 +14,7 @@ namespace MimoSharp.Training.Tests.Trainer;
 /// last complete checkpoint always loads, and the finished run is bit-identical to one never interrupted (model
 /// file, master weights and Adam moments, loss history).
 /// </summary>
-public class CrashResumeTests
+public partial class CrashResumeTests
 {
     private const int Kills = 8;
 
@@ -140,7 +140,7 @@ public class CrashResumeTests
             p.ErrorDataReceived += (_, e) =>
             {
                 lock (log) log.AppendLine(e.Data);
-                if (e.Data?.Contains("step ") == true) underway.TrySetResult();
+                if (e.Data is { } line && ProgressLine().IsMatch(line)) underway.TrySetResult();
             };
             p.EnableRaisingEvents = true;
             p.Exited += (_, _) => underway.TrySetResult();
@@ -199,6 +199,10 @@ public class CrashResumeTests
     /// <summary>Temporary files of a write a kill interrupted.</summary>
     private static string[] Leftovers(string dir) =>
         Directory.Exists(dir) ? Directory.GetFiles(dir, "*.tmp-*", SearchOption.AllDirectories) : [];
+
+    /// <summary>A progress line "[###---] step N/M": training steps are running (not start-up, not the resume notice).</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\] step \d+/\d+")]
+    private static partial System.Text.RegularExpressions.Regex ProgressLine();
 
     private static Process Mimo(string[] args)
     {
