@@ -17,7 +17,9 @@ public sealed class ServerHost : IAsyncDisposable
         _app = app;
         Engine = engine;
         BaseUri = baseUri;
-        Http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(2) };
+        // A disposed, unfinished response must close its connection, as a client that goes away does; by default the
+        // handler drains up to 1 MiB for 2 s to reuse it, which a fast model can fill by finishing the generation.
+        Http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(2) };
     }
 
     public MimoEngine Engine { get; }
