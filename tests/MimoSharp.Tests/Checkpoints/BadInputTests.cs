@@ -10,19 +10,17 @@ namespace MimoSharp.Tests.Checkpoints;
 /// <summary>Every broken checkpoint gets an error that names the file, tensor or key at fault.</summary>
 public sealed class BadInputTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "mimo-bad-" + Guid.NewGuid().ToString("N"));
+    private readonly TempFolder _folder = new("mimo-bad-");
+    private string Dir => _folder.Path;
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    public void Dispose() => _folder.Dispose();
 
-    private string Copy(string fixture) => Fixtures.CopyCheckpoint(fixture, _dir);
+    private string Copy(string fixture) => Fixtures.CopyCheckpoint(fixture, Dir);
 
     /// <summary>Rewrites one safetensors file of the copy, letting <paramref name="edit"/> drop or replace tensors.</summary>
     private void Rewrite(string file, Func<TensorInfo, (string Name, DType DType, long[] Shape, byte[] Data)?> edit)
     {
-        string path = Path.Combine(_dir, file);
+        string path = Path.Combine(Dir, file);
         var w = new SafetensorsWriter();
         using (var st = SafetensorsFile.Open(path))
             foreach (var t in st.Tensors.Values)
@@ -32,7 +30,7 @@ public sealed class BadInputTests : IDisposable
 
     private void EditConfig(Action<JsonObject> edit)
     {
-        string path = Path.Combine(_dir, "config.json");
+        string path = Path.Combine(Dir, "config.json");
         var obj = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         edit(obj);
         File.WriteAllText(path, obj.ToJsonString());
@@ -43,41 +41,41 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void MissingFolderAndMissingWeights()
     {
-        Assert.Contains("model folder not found", LoadError(Path.Combine(_dir, "nope")));
+        Assert.Contains("model folder not found", LoadError(Path.Combine(Dir, "nope")));
         Copy("tiny_f32");
-        File.Delete(Path.Combine(_dir, "model.safetensors"));
-        Assert.Contains("no model.safetensors", LoadError(_dir));
+        File.Delete(Path.Combine(Dir, "model.safetensors"));
+        Assert.Contains("no model.safetensors", LoadError(Dir));
     }
 
     [Fact]
     public void TruncatedFileNamesTheFileAndTensor()
     {
         Copy("tiny_f32");
-        string path = Path.Combine(_dir, "model.safetensors");
+        string path = Path.Combine(Dir, "model.safetensors");
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
-        var msg = LoadError(_dir);
+        var msg = LoadError(Dir);
         Assert.Contains("model.safetensors", msg);
         Assert.Contains("run past the end", msg);
         File.WriteAllBytes(path, bytes[..5]);
-        Assert.Contains("too short", LoadError(_dir));
+        Assert.Contains("too short", LoadError(Dir));
         File.WriteAllBytes(path, bytes[..100]);
-        Assert.Contains("header length", LoadError(_dir));
+        Assert.Contains("header length", LoadError(Dir));
     }
 
     [Fact]
     public void CorruptHeaderAndOverlappingOffsets()
     {
         Copy("tiny_f32");
-        string path = Path.Combine(_dir, "model.safetensors");
+        string path = Path.Combine(Dir, "model.safetensors");
         WriteRaw(path, "{not json", 16);
-        Assert.Contains("not valid JSON", LoadError(_dir));
+        Assert.Contains("not valid JSON", LoadError(Dir));
         WriteRaw(path, """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""", 12);
-        Assert.Contains("overlap", LoadError(_dir));
+        Assert.Contains("overlap", LoadError(Dir));
         WriteRaw(path, """{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", 8);
-        Assert.Contains("needs 12 bytes", LoadError(_dir));
+        Assert.Contains("needs 12 bytes", LoadError(Dir));
         WriteRaw(path, """{"a":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}}""", 8);
-        Assert.Contains("unsupported dtype Q9", LoadError(_dir));
+        Assert.Contains("unsupported dtype Q9", LoadError(Dir));
     }
 
     private static void WriteRaw(string path, string header, int dataBytes)
@@ -94,7 +92,7 @@ public sealed class BadInputTests : IDisposable
     {
         Copy("tiny_f32");
         Rewrite("model.safetensors", t => t.Name == "model.layers.3.self_attn.k_proj.weight" ? null : (t.Name, t.DType, t.Shape, t.Bytes.ToArray()));
-        var msg = LoadError(_dir);
+        var msg = LoadError(Dir);
         Assert.Contains("model.layers.3.self_attn.k_proj.weight", msg);
         Assert.Contains("missing", msg);
     }
@@ -106,7 +104,7 @@ public sealed class BadInputTests : IDisposable
         Rewrite("model.safetensors", t => t.Name == "model.layers.2.self_attn.q_proj.weight"
             ? (t.Name, t.DType, [t.Shape[1], t.Shape[0]], t.Bytes.ToArray())
             : (t.Name, t.DType, t.Shape, t.Bytes.ToArray()));
-        var msg = LoadError(_dir);
+        var msg = LoadError(Dir);
         Assert.Contains("model.layers.2.self_attn.q_proj.weight", msg);
         Assert.Contains("expected [", msg);
 
@@ -114,7 +112,7 @@ public sealed class BadInputTests : IDisposable
         Rewrite("model.safetensors", t => t.Name == "model.layers.2.self_attn.q_proj.weight"
             ? (t.Name, DType.I32, [t.Shape[1], t.Shape[0]], t.Bytes.ToArray())
             : (t.Name, t.DType, t.Shape, t.Bytes.ToArray()));
-        msg = LoadError(_dir);
+        msg = LoadError(Dir);
         Assert.Contains("dtype I32", msg);
     }
 
@@ -126,7 +124,7 @@ public sealed class BadInputTests : IDisposable
         foreach (var shard in new[] { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors" })
             Rewrite(shard, t => t.Name == victim ? null : (t.Name, t.DType, t.Shape, t.Bytes.ToArray()));
         EditIndex(map => map.Remove(victim));
-        var msg = LoadError(_dir);
+        var msg = LoadError(Dir);
         Assert.Contains("model.layers.1.self_attn.q_proj.weight", msg);
         Assert.Contains("_scale_inv is missing", msg);
     }
@@ -135,17 +133,17 @@ public sealed class BadInputTests : IDisposable
     public void IndexPointingToAMissingShard()
     {
         Copy("tiny_fp8");
-        File.Delete(Path.Combine(_dir, "model-00002-of-00002.safetensors"));
-        Assert.Contains("model-00002-of-00002.safetensors", LoadError(_dir));
+        File.Delete(Path.Combine(Dir, "model-00002-of-00002.safetensors"));
+        Assert.Contains("model-00002-of-00002.safetensors", LoadError(Dir));
         Copy("tiny_fp8");
         EditIndex(map => map["model.norm.weight"] = "model-00001-of-00002.safetensors");
-        var shardOfNorm = LoadError(_dir);
+        var shardOfNorm = LoadError(Dir);
         Assert.Contains("model.norm.weight", shardOfNorm);
     }
 
     private void EditIndex(Action<JsonObject> edit)
     {
-        string path = Path.Combine(_dir, Checkpoint.IndexFileName);
+        string path = Path.Combine(Dir, Checkpoint.IndexFileName);
         var obj = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         edit(obj["weight_map"]!.AsObject());
         File.WriteAllText(path, obj.ToJsonString());
@@ -164,7 +162,7 @@ public sealed class BadInputTests : IDisposable
     {
         Copy("tiny_f32");
         EditConfig(c => c[key] = value == Math.Floor(value) ? JsonValue.Create((int)value) : JsonValue.Create(value));
-        var e = Assert.ThrowsAny<Exception>(() => MimoModel.Load(_dir).Dispose());
+        var e = Assert.ThrowsAny<Exception>(() => MimoModel.Load(Dir).Dispose());
         Assert.True(e.Message.Contains(expected) || e is MimoConfigException { Key: var k } && k == expected || e.Message.Contains("expected ["),
             $"error should name {expected}: {e.Message}");
     }
@@ -180,7 +178,7 @@ public sealed class BadInputTests : IDisposable
     {
         Copy("tiny_f32");
         EditConfig(c => c[key] = JsonNode.Parse(json));
-        var e = Assert.Throws<MimoConfigException>(() => MimoModel.Load(_dir).Dispose());
+        var e = Assert.Throws<MimoConfigException>(() => MimoModel.Load(Dir).Dispose());
         Assert.Equal(key, e.Key);
         Assert.Contains(key, e.Message);
     }
@@ -190,23 +188,23 @@ public sealed class BadInputTests : IDisposable
     {
         Copy("tiny_f32");
         EditConfig(c => c["moe_layer_freq"] = new JsonArray(1, 1, 1, 1, 1, 1, 1));
-        Assert.Contains("moe_layer_freq", LoadError(_dir));
+        Assert.Contains("moe_layer_freq", LoadError(Dir));
         EditConfig(c => c["moe_layer_freq"] = new JsonArray(0, 1, 1));
-        Assert.Contains("moe_layer_freq has 3 entries", LoadError(_dir));
+        Assert.Contains("moe_layer_freq has 3 entries", LoadError(Dir));
         EditConfig(c =>
         {
             c["moe_layer_freq"] = new JsonArray(0, 1, 1, 1, 1, 1, 1);
             c["add_swa_attention_sink_bias"] = false;
         });
-        Assert.Contains("add_swa_attention_sink_bias", LoadError(_dir));
+        Assert.Contains("add_swa_attention_sink_bias", LoadError(Dir));
         EditConfig(c =>
         {
             c["add_swa_attention_sink_bias"] = true;
             c["quantization_config"] = new JsonObject { ["quant_method"] = "awq" };
         });
-        Assert.Contains("quant_method", LoadError(_dir));
-        File.WriteAllText(Path.Combine(_dir, "config.json"), "{ \"vocab_size\": ");
-        Assert.Contains("config.json is not valid JSON", LoadError(_dir));
+        Assert.Contains("quant_method", LoadError(Dir));
+        File.WriteAllText(Path.Combine(Dir, "config.json"), "{ \"vocab_size\": ");
+        Assert.Contains("config.json is not valid JSON", LoadError(Dir));
     }
 
     [Fact]

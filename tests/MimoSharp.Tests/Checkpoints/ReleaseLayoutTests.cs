@@ -12,17 +12,15 @@ namespace MimoSharp.Tests.Checkpoints;
 /// </summary>
 public sealed class ReleaseLayoutTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "mimo-release-" + Guid.NewGuid().ToString("N"));
+    private readonly TempFolder _folder = new("mimo-release-");
+    private string Dir => _folder.Path;
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public void AReleaseShapedCheckpointComputesWhatItsDequantisedTwinDoes()
     {
-        string fp8 = Path.Combine(_dir, "fp8"), twin = Path.Combine(_dir, "f32");
+        string fp8 = Path.Combine(Dir, "fp8"), twin = Path.Combine(Dir, "f32");
         var config = SyntheticRelease.Config(layers: 2, experts: 8, vocab: 512, hidden: 256, intermediate: 512, moeIntermediate: 128, heads: 8);
         SyntheticRelease.Write(fp8, config, mtpLayers: 1, seed: 7, shardBytes: 1 << 20, dequantisedTwin: twin);
 
@@ -52,12 +50,12 @@ public sealed class ReleaseLayoutTests : IDisposable
         Assert.InRange(Fixtures.MaxAbsDiff(a.MtpLogits[0], b.MtpLogits[0].Select(f => (double)f).ToArray()), 0, 1e-4 * scale);
     }
 
-    private void CopyRelease() => Fixtures.CopyCheckpoint("tiny_fp8_release", _dir);
+    private void CopyRelease() => Fixtures.CopyCheckpoint("tiny_fp8_release", Dir);
 
     /// <summary>Gives one scale tensor of the copy <paramref name="rows"/> rows (repeating its last row or cutting).</summary>
     private void ResizeScale(string name, int rows)
     {
-        string shard = Path.Combine(_dir, JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, Checkpoint.IndexFileName)))!["weight_map"]![name]!.GetValue<string>());
+        string shard = Path.Combine(Dir, JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, Checkpoint.IndexFileName)))!["weight_map"]![name]!.GetValue<string>());
         var w = new SafetensorsWriter();
         using (var st = SafetensorsFile.Open(shard))
             foreach (var t in st.Tensors.Values)
@@ -76,7 +74,7 @@ public sealed class ReleaseLayoutTests : IDisposable
         w.Write(shard);
     }
 
-    private string LoadError() => Assert.ThrowsAny<Exception>(() => MimoModel.Load(_dir).Dispose()).Message;
+    private string LoadError() => Assert.ThrowsAny<Exception>(() => MimoModel.Load(Dir).Dispose()).Message;
 
     [Theory]
     [InlineData("model.layers.5.self_attn.k_proj.weight_scale_inv", 7)]   // a full-attention layer
@@ -110,7 +108,7 @@ public sealed class ReleaseLayoutTests : IDisposable
     public void AnFp8TensorListedAsUnquantisedIsAContradiction()
     {
         CopyRelease();
-        string path = Path.Combine(_dir, "config.json");
+        string path = Path.Combine(Dir, "config.json");
         var cfg = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         cfg["quantization_config"]!["ignored_layers"]!.AsArray().Add("model.layers.3.self_attn.q_proj");
         File.WriteAllText(path, cfg.ToJsonString());
@@ -127,7 +125,7 @@ public sealed class ReleaseLayoutTests : IDisposable
     public void AQuantizationConfigThatChangesTheNumbersIsRefusedNamingTheKey(string key, string json)
     {
         CopyRelease();
-        string path = Path.Combine(_dir, "config.json");
+        string path = Path.Combine(Dir, "config.json");
         var cfg = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         cfg["quantization_config"]![key] = JsonNode.Parse(json);
         File.WriteAllText(path, cfg.ToJsonString());

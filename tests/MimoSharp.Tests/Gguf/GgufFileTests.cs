@@ -134,6 +134,14 @@ public sealed class GgufFileTests : IDisposable
         File.WriteAllBytes(header, bytes[..200]);
         Assert.Contains("runs past the end", Assert.Throws<CheckpointException>(() => GgufFile.Open(header).Dispose()).Message);
 
+        // Lying size fields found in review: an alignment of the wrong type, dimensions whose product overflows.
+        string alignment = Path.Combine(_dir, "alignment.gguf");
+        new GgufWriter().AddString("general.alignment", "32").Write(alignment);
+        Assert.Contains("general.alignment", Assert.Throws<CheckpointException>(() => GgufFile.Open(alignment).Dispose()).Message);
+        string huge = Path.Combine(_dir, "huge.gguf");
+        new GgufWriter().AddTensor("t", [32, 1L << 30, 1L << 30, 1L << 30], GgmlType.F32, _ => { }).Write(huge);
+        Assert.Contains("more than the", Assert.Throws<CheckpointException>(() => GgufFile.Open(huge).Dispose()).Message);
+
         string other = Path.Combine(_dir, "llama.gguf");
         new GgufWriter().AddString("general.architecture", "llama").Write(other);
         Assert.Contains("\"llama\", expected \"mimo2\"", Assert.Throws<CheckpointException>(() => MimoModel.Load(other).Dispose()).Message);
