@@ -114,6 +114,43 @@ public partial class CrashResumeTests
         Assert.Contains("step 4", e.Message);
     }
 
+    [Fact]
+    public void A_second_process_training_into_a_live_run_folder_is_refused_and_touches_nothing()
+    {
+        using var run = new TinyRun();
+        string dir = run.Out("live");
+        using (RunLock.Acquire(dir))   // what a running `mimo train` holds
+        {
+            string stray = Path.Combine(dir, ".model.safetensors.tmp-999");
+            File.WriteAllBytes(stray, [1]);
+            var e = Assert.Throws<InvalidOperationException>(() =>
+                new TrainerRun(run.Options(dir, steps: 2) with { EvalEvery = 0 }, TextWriter.Null).Run());
+            Assert.Contains("in use by another", e.Message);
+            Assert.True(File.Exists(stray), "the refused run deleted the live run's temporary file");
+        }
+        // Once the holder is gone, the folder can be trained into.
+        new TrainerRun(run.Options(dir, steps: 2) with { EvalEvery = 0 }, TextWriter.Null).Run();
+        Assert.Equal(2, TrainState.TryLoad(dir)!.Step);
+    }
+
+    [Fact]
+    public void A_new_run_forgets_the_metrics_of_a_start_killed_before_its_first_save()
+    {
+        using var run = new TinyRun();
+        string dir = run.Out("restart");
+        string training = Path.Combine(dir, TrainState.Folder);
+        Directory.CreateDirectory(training);
+        File.WriteAllText(Path.Combine(training, "metrics.jsonl"), "{\"step\": 1, \"loss\": 9.9}\n{\"step\": 2, \"lo");
+        File.WriteAllBytes(Path.Combine(training, OptimizerCheckpoint.FileFor(3)), [1, 2, 3]);
+
+        new TrainerRun(run.Options(dir, steps: 2) with { EvalEvery = 0, LogEvery = 1 }, TextWriter.Null).Run();
+
+        var lines = File.ReadAllLines(Path.Combine(training, "metrics.jsonl"));
+        Assert.Equal(2, lines.Length);
+        Assert.DoesNotContain(lines, l => l.Contains("9.9"));
+        Assert.Equal([OptimizerCheckpoint.FileFor(2)], Directory.GetFiles(training, "optimizer*").Select(Path.GetFileName));
+    }
+
     private static void AssertSameCheckpoint(string reference, string referenceOptimizer, string killed, string killedOptimizer)
     {
         Assert.Equal(File.ReadAllBytes(Path.Combine(reference, "model.safetensors")), File.ReadAllBytes(Path.Combine(killed, "model.safetensors")));
