@@ -175,14 +175,15 @@ public static class TrainCommands
         var output = new Option<string>("--out") { Description = "packed corpus folder to write", Required = true };
         var heldout = new Option<double>("--heldout") { Description = "fraction of every source kept for held-out evaluation", DefaultValueFactory = _ => 0.01 };
         var shard = new Option<long>("--shard-tokens") { Description = "tokens per shard file", DefaultValueFactory = _ => 4_000_000 };
+        var special = new Option<bool>("--special-tokens") { Description = "encode the tokenizer's added tokens (<|im_start|>, <|im_end|>…) written in the text as their ids, for chat-format text" };
         var pack = new Command("pack", "tokenize text files into train / held-out shards (uint32 ids) with meta.json")
         {
-            input, tokenizer, output, heldout, shard,
+            input, tokenizer, output, heldout, shard, special,
         };
         pack.SetAction(r => Run(() =>
         {
             var meta = CorpusPacker.Pack(r.GetValue(input)!, r.GetValue(tokenizer)!, r.GetValue(output)!, r.GetValue(heldout),
-                r.GetValue(shard), Console.Error);
+                r.GetValue(shard), Console.Error, r.GetValue(special));
             Console.Out.WriteLine($"packed {meta.TrainTokens:N0} train + {meta.HeldoutTokens:N0} held-out tokens into {r.GetValue(output)}");
             return 0;
         }));

@@ -7,7 +7,9 @@ namespace MimoSharp.Training.Data;
 /// Tokenizes a folder of UTF-8 text files into train and held-out shards. Each file is one source; its last
 /// <c>heldoutFraction</c> (cut at a line break) goes to the held-out split, so every source is represented in
 /// both. Inside a file, a line holding only a form feed (\f) separates documents; every document ends with the
-/// end-of-text token.
+/// end-of-text token. Added tokens written in the text (<c>&lt;|im_start|&gt;</c>, <c>&lt;|im_end|&gt;</c>…) stay
+/// plain text unless <c>parseSpecialTokens</c> is set, as a chat-format corpus needs; pre-training text that
+/// happens to quote them must not teach the model to emit control tokens.
 /// </summary>
 public static class CorpusPacker
 {
@@ -17,7 +19,7 @@ public static class CorpusPacker
     public const string HeldoutTextFileName = "heldout.txt";
 
     public static CorpusMeta Pack(string inputDirectory, string tokenizerPath, string outputDirectory,
-        double heldoutFraction = 0.01, long shardTokens = 4_000_000, TextWriter? log = null)
+        double heldoutFraction = 0.01, long shardTokens = 4_000_000, TextWriter? log = null, bool parseSpecialTokens = false)
     {
         if (!Directory.Exists(inputDirectory)) throw new DirectoryNotFoundException($"input folder {inputDirectory} not found");
         if (heldoutFraction is <= 0 or >= 1) throw new ArgumentException($"--heldout must be in (0, 1), got {heldoutFraction}");
@@ -37,8 +39,8 @@ public static class CorpusPacker
             string text = File.ReadAllText(file).Replace("\r\n", "\n");
             int cut = text.LastIndexOf('\n', Math.Max(0, (int)(text.Length * (1 - heldoutFraction))));
             if (cut <= 0) cut = (int)(text.Length * (1 - heldoutFraction));
-            long trainTokens = train.Add(Encode(tokenizer, text[..cut], eos), shardTokens);
-            long heldTokens = heldout.Add(Encode(tokenizer, text[cut..], eos), shardTokens);
+            long trainTokens = train.Add(Encode(tokenizer, text[..cut], eos, parseSpecialTokens), shardTokens);
+            long heldTokens = heldout.Add(Encode(tokenizer, text[cut..], eos, parseSpecialTokens), shardTokens);
             heldoutText.Write(text[cut..].Replace("\f", ""));
             sources.Add(new SourceInfo(Path.GetFileNameWithoutExtension(file), Path.GetFileName(file), trainTokens, heldTokens));
             log?.WriteLine($"packed {Path.GetFileName(file)}: {trainTokens:N0} train + {heldTokens:N0} held-out tokens");
@@ -60,7 +62,7 @@ public static class CorpusPacker
 
     public const string DocumentSeparator = "\n\f\n";
 
-    private static List<int> Encode(Tokenizer tokenizer, string text, int eos)
+    private static List<int> Encode(Tokenizer tokenizer, string text, int eos, bool parseSpecial)
     {
         var ids = new List<int>(text.Length / 3);
         foreach (var document in text.Split(DocumentSeparator))
@@ -73,7 +75,7 @@ public static class CorpusPacker
             {
                 if (!first) tokenizer.Encode("\n\n", ids, parseSpecial: false);
                 first = false;
-                if (paragraph.Length > 0) tokenizer.Encode(paragraph, ids, parseSpecial: false);
+                if (paragraph.Length > 0) tokenizer.Encode(paragraph, ids, parseSpecial);
             }
             ids.Add(eos);
         }

@@ -29,6 +29,41 @@ public class CorpusTests
     }
 
     [Fact]
+    public void ChatTurnMarkersBecomeSingleIdsOnlyWhenSpecialTokensAreAskedFor()
+    {
+        using var run = new TinyRun();
+        var tokenizer = Tokenizer.FromFile(run.Tokenizer);
+        Assert.True(tokenizer.TryGetId("<|im_start|>", out int start));
+        Assert.True(tokenizer.TryGetId("<|im_end|>", out int end));
+        string dialogue = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello!<|im_end|>\n";
+        string text = Path.Combine(run.Root, "chat");
+        Directory.CreateDirectory(text);
+        File.WriteAllText(Path.Combine(text, "chat.txt"), string.Concat(Enumerable.Repeat(dialogue + "\n\f\n", 40)));
+
+        int[] Packed(bool special)
+        {
+            string output = Path.Combine(run.Root, special ? "packed-special" : "packed-plain");
+            var meta = CorpusPacker.Pack(text, run.Tokenizer, output, heldoutFraction: 0.1, parseSpecialTokens: special);
+            return meta.Train.SelectMany(s => ShardReader.Read(output, s, meta.VocabSize)).ToArray();
+        }
+        int[] special = Packed(true), plain = Packed(false);
+
+        // With the flag, every dialogue holds each marker as one id, exactly as the engine's prompt encoding does.
+        // (Documents are trimmed of line breaks at their ends and closed by <|endoftext|>.)
+        var expected = new List<int>();
+        tokenizer.Encode(dialogue.TrimEnd('\n'), expected, parseSpecial: true);
+        Assert.True(tokenizer.TryGetId(CorpusPacker.EndOfText, out int eos));
+        expected.Add(eos);
+        Assert.Equal(expected, special.Take(expected.Count));
+        Assert.Equal(special.Count(t => t == start), special.Count(t => t == end));
+        Assert.True(special.Count(t => t == start) >= 60);
+        // Without it the same text is ordinary characters: pre-training text never teaches control tokens.
+        Assert.DoesNotContain(start, plain);
+        Assert.DoesNotContain(end, plain);
+        Assert.Equal(tokenizer.Decode(special), tokenizer.Decode(plain));
+    }
+
+    [Fact]
     public void BatchesAreAPureFunctionOfSeedAndPosition()
     {
         var tokens = Enumerable.Range(0, 1000).ToArray();
