@@ -1,16 +1,36 @@
+using MimoSharp.Tensors;
+
 namespace MimoSharp.Inference;
+
+/// <summary>How a KV cache stores keys and values (<c>--kv-cache</c>).</summary>
+public enum KvCacheDtype
+{
+    /// <summary>float32: exactly what the layer computed.</summary>
+    F32,
+
+    /// <summary>bfloat16: half the bytes; keys and values rounded to 8 significant bits.</summary>
+    BF16,
+
+    /// <summary>IEEE half: half the bytes; 11 significant bits, values beyond ±65504 overflow.</summary>
+    F16,
+}
 
 /// <summary>
 /// Rotated keys and scaled values of one attention layer for one sequence (spec §3).
 /// Sliding-window layers keep a ring buffer of <c>window + lookahead</c> positions, so their
 /// memory does not grow with the context; global layers grow. Positions are absolute and
 /// contiguous from 0 to <see cref="Count"/> − 1; <see cref="Truncate"/> rolls back rejected
-/// speculative positions.
+/// speculative positions. A 16-bit cache (<see cref="KvCacheDtype"/>) stores the rounded values; the attention
+/// step rounds a pass's own keys and values the same way before using them, so a position reads the same numbers
+/// whether it is attended in the pass that computed it or from the cache later.
 /// </summary>
 public sealed class LayerKvCache
 {
-    private float[] _keys;
-    private float[] _values;
+    // One pair is used: float32, or 16-bit patterns for the other dtypes.
+    private float[] _keys = [];
+    private float[] _values = [];
+    private ushort[] _keys16 = [];
+    private ushort[] _values16 = [];
     private int _slots;
 
     public int KeyWidth { get; }
@@ -25,8 +45,20 @@ public sealed class LayerKvCache
     /// <summary>Number of positions written so far (the next position to write).</summary>
     public int Count { get; private set; }
 
-    public LayerKvCache(int keyWidth, int valueWidth, int window, int lookahead)
+    public KvCacheDtype Dtype { get; }
+
+    /// <summary>The 16-bit format of the stored keys and values; null for float32.</summary>
+    public HalfFormat? HalfFormat => Dtype switch
     {
+        KvCacheDtype.BF16 => Tensors.HalfFormat.BF16,
+        KvCacheDtype.F16 => Tensors.HalfFormat.F16,
+        _ => null,
+    };
+
+    public LayerKvCache(int keyWidth, int valueWidth, int window, int lookahead, KvCacheDtype dtype = KvCacheDtype.F32)
+    {
+        if (!Enum.IsDefined(dtype)) throw new ArgumentOutOfRangeException(nameof(dtype), $"unknown KV cache dtype {dtype}");
+        Dtype = dtype;
         KeyWidth = keyWidth;
         ValueWidth = valueWidth;
         Window = window;
@@ -39,8 +71,22 @@ public sealed class LayerKvCache
         {
             _slots = 64;
         }
-        _keys = new float[(long)_slots * keyWidth];
-        _values = new float[(long)_slots * valueWidth];
+        Allocate(_slots);
+    }
+
+    private void Allocate(int slots)
+    {
+        if (Dtype == KvCacheDtype.F32)
+        {
+            Array.Resize(ref _keys, checked(slots * KeyWidth));
+            Array.Resize(ref _values, checked(slots * ValueWidth));
+        }
+        else
+        {
+            Array.Resize(ref _keys16, checked(slots * KeyWidth));
+            Array.Resize(ref _values16, checked(slots * ValueWidth));
+        }
+        _slots = slots;
     }
 
     private int _skippedBelow;
@@ -51,15 +97,36 @@ public sealed class LayerKvCache
     /// <summary>Oldest position still held.</summary>
     public int FirstAvailable => Capacity is int c ? Math.Max(_skippedBelow, Count - c) : 0;
 
-    public ReadOnlySpan<float> Key(int position) => _keys.AsSpan(Slot(position) * KeyWidth, KeyWidth);
+    /// <summary>A position's key as stored, widened to float32 into <paramref name="destination"/>.</summary>
+    public ReadOnlySpan<float> Key(int position, Span<float> destination = default) =>
+        Read(_keys, _keys16, Slot(position), KeyWidth, destination);
 
-    public ReadOnlySpan<float> Value(int position) => _values.AsSpan(Slot(position) * ValueWidth, ValueWidth);
+    /// <summary>A position's value as stored, widened to float32 into <paramref name="destination"/>.</summary>
+    public ReadOnlySpan<float> Value(int position, Span<float> destination = default) =>
+        Read(_values, _values16, Slot(position), ValueWidth, destination);
 
-    /// <summary>The first float of a position's key, unchecked: the caller has checked the range with <see cref="Key"/>.</summary>
+    private ReadOnlySpan<float> Read(float[] f32, ushort[] f16, int slot, int width, Span<float> destination)
+    {
+        if (HalfFormat is not Tensors.HalfFormat format) return f32.AsSpan(slot * width, width);
+        if (destination.Length < width) destination = new float[width];
+        HalfFloats.Decode(f16.AsSpan(slot * width, width), destination, format);
+        return destination[..width];
+    }
+
+    /// <summary>Checks that a position is held (the unchecked references below are then safe).</summary>
+    internal void CheckHeld(int position) => Slot(position);
+
+    /// <summary>The first float of a position's key in a float32 cache, unchecked: the caller has checked the range with <see cref="CheckHeld"/>.</summary>
     internal ref float KeyRef(int position) => ref _keys[(long)UncheckedSlot(position) * KeyWidth];
 
-    /// <summary>The first float of a position's value, unchecked like <see cref="KeyRef"/>.</summary>
+    /// <summary>The first float of a position's value in a float32 cache, unchecked like <see cref="KeyRef"/>.</summary>
     internal ref float ValueRef(int position) => ref _values[(long)UncheckedSlot(position) * ValueWidth];
+
+    /// <summary>The first 16-bit pattern of a position's key in a 16-bit cache, unchecked like <see cref="KeyRef"/>.</summary>
+    internal ref ushort KeyRef16(int position) => ref _keys16[(long)UncheckedSlot(position) * KeyWidth];
+
+    /// <summary>The first 16-bit pattern of a position's value in a 16-bit cache, unchecked like <see cref="KeyRef"/>.</summary>
+    internal ref ushort ValueRef16(int position) => ref _values16[(long)UncheckedSlot(position) * ValueWidth];
 
     /// <summary>Positions from this one that lie consecutively in the buffers (up to the ring's end).</summary>
     internal int ContiguousFrom(int position) => Capacity is int c ? c - position % c : Count - position;
@@ -78,8 +145,16 @@ public sealed class LayerKvCache
     {
         if (Capacity is null && Count == _slots) Grow();
         int slot = Capacity is int c ? Count % c : Count;
-        key.CopyTo(_keys.AsSpan(slot * KeyWidth, KeyWidth));
-        value.CopyTo(_values.AsSpan(slot * ValueWidth, ValueWidth));
+        if (HalfFormat is Tensors.HalfFormat format)
+        {
+            HalfFloats.Encode(key[..KeyWidth], _keys16.AsSpan(slot * KeyWidth, KeyWidth), format);
+            HalfFloats.Encode(value[..ValueWidth], _values16.AsSpan(slot * ValueWidth, ValueWidth), format);
+        }
+        else
+        {
+            key[..KeyWidth].CopyTo(_keys.AsSpan(slot * KeyWidth, KeyWidth));
+            value[..ValueWidth].CopyTo(_values.AsSpan(slot * ValueWidth, ValueWidth));
+        }
         Count++;
     }
 
@@ -119,13 +194,11 @@ public sealed class LayerKvCache
     }
 
     /// <summary>Bytes held by this cache's buffers.</summary>
-    public long AllocatedBytes => ((long)_keys.Length + _values.Length) * sizeof(float);
+    public long AllocatedBytes => ((long)_keys.Length + _values.Length) * sizeof(float) + ((long)_keys16.Length + _values16.Length) * sizeof(ushort);
 
-    private void Grow()
-    {
-        int slots = checked(_slots * 2);
-        Array.Resize(ref _keys, slots * KeyWidth);
-        Array.Resize(ref _values, slots * ValueWidth);
-        _slots = slots;
-    }
+    /// <summary>Bytes one position takes in a cache of this dtype.</summary>
+    public static int BytesPerPosition(int keyWidth, int valueWidth, KvCacheDtype dtype) =>
+        (keyWidth + valueWidth) * (dtype == KvCacheDtype.F32 ? sizeof(float) : sizeof(ushort));
+
+    private void Grow() => Allocate(checked(_slots * 2));
 }

@@ -55,7 +55,7 @@ public sealed class Attention
     /// <summary>How k_proj/v_proj's FP8 block scales are laid out (the release's fused K|V, the plain grid, or not FP8).</summary>
     public Checkpoints.Fp8ScaleLayout KeyValueScaleLayout => _k.ScaleLayout;
 
-    public LayerKvCache CreateCache(int lookahead) => new(KeyWidth, ValueWidth, Window, lookahead);
+    public LayerKvCache CreateCache(int lookahead, KvCacheDtype dtype = KvCacheDtype.F32) => new(KeyWidth, ValueWidth, Window, lookahead, dtype);
 
     /// <summary>
     /// Attends the normalised rows <paramref name="x"/> [N, H] and writes o_proj's output to
@@ -88,6 +88,13 @@ public sealed class Attention
                 if (cache.Count != seg.StartPosition)
                     throw new InvalidOperationException(
                         $"segment starts at position {seg.StartPosition} but its cache holds {cache.Count} positions");
+                if (cache.HalfFormat is HalfFormat format)
+                {
+                    // The pass attends its own keys and values as the cache will hold them, so a position's
+                    // numbers do not depend on whether it is read in this pass or a later one.
+                    HalfFloats.Round(k.AsSpan(seg.FirstRow * kw, seg.Length * kw), format);
+                    HalfFloats.Round(v.AsSpan(seg.FirstRow * vw, seg.Length * vw), format);
+                }
                 ChunkedAttention.Run(Shape, Window, _scoreScale, _sinks, q, k, v, o, seg, cache);
                 for (int i = 0; i < seg.Length; i++)
                 {

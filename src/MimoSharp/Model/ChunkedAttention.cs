@@ -136,15 +136,30 @@ internal static class ChunkedAttention
             int hd = shape.HeadDim, vd = shape.VHeadDim, rep = Rep, heads = shape.NumHeads;
             int p = Position(row), j0 = Math.Max(FirstKey(row), chunk * ChunkKeys), j1 = Math.Min(p, chunk * ChunkKeys + ChunkKeys - 1);
             int count = j1 - j0 + 1, t = seg.FirstRow + row;
-            if (j0 < seg.StartPosition)
+            int cached = Math.Min(j1, seg.StartPosition - 1) - j0 + 1;   // keys read from the cache (the rest are this pass's)
+            if (cached > 0)
             {
                 // The cache's range checked once per chunk (the loops below read it unchecked).
-                _ = cache.Key(j0);
-                _ = cache.Key(Math.Min(j1, seg.StartPosition - 1));
+                cache.CheckHeld(j0);
+                cache.CheckHeld(j0 + cached - 1);
             }
             float[] scores = ArrayPool<float>.Shared.Rent(rep * ChunkKeys);
+            // A 16-bit cache: the chunk's cached keys and values of this group widened once into float32 scratch,
+            // which the group's heads then read from L2 (the bytes from memory are halved; the arithmetic is the
+            // float32 kernels' on the same numbers).
+            float[]? wideKeys = null, wideValues = null;
             try
             {
+                if (cached > 0 && cache.HalfFormat is HalfFormat format)
+                {
+                    wideKeys = ArrayPool<float>.Shared.Rent(cached * hd);
+                    wideValues = ArrayPool<float>.Shared.Rent(cached * vd);
+                    for (int j = j0; j < j0 + cached; j++)
+                    {
+                        HalfFloats.Decode(ref Unsafe.Add(ref cache.KeyRef16(j), group * hd), ref wideKeys[(j - j0) * hd], hd, format);
+                        HalfFloats.Decode(ref Unsafe.Add(ref cache.ValueRef16(j), group * vd), ref wideValues[(j - j0) * vd], vd, format);
+                    }
+                }
                 // Runs of positions whose keys and values lie at a fixed stride: the cache up to its ring's end or
                 // the pass's first row, the rest of the ring, then this pass's rows (at most three: a row sees at
                 // most a window of a ring, which wraps at most once).
@@ -157,7 +172,6 @@ internal static class ChunkedAttention
                     runs[runCount++] = end;
                     j = end + 1;
                 }
-                int kw = shape.NumKvHeads * hd, vw = shape.NumKvHeads * vd;
                 // Scores, head by head over the chunk's keys: the chunk is read from memory once (for the first
                 // head) and from cache for the group's other heads.
                 for (int i = 0; i < rep; i++)
@@ -166,12 +180,12 @@ internal static class ChunkedAttention
                     ref float si = ref scores[i * ChunkKeys];
                     for (int r = 0; r < runCount; r += 2)
                     {
-                        ref float keys = ref Unsafe.Add(ref KeyAt(runs[r]), group * hd);
+                        ref float keys = ref KeysOfRun(runs[r], group, j0, wideKeys, out int ks);
                         int j = runs[r], end = runs[r + 1];
                         for (; j + 7 <= end; j += 8)
-                            Dot8(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * kw), kw, hd, ref Unsafe.Add(ref si, j - j0), scoreScale);
+                            Dot8(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * ks), ks, hd, ref Unsafe.Add(ref si, j - j0), scoreScale);
                         for (; j <= end; j++)
-                            Unsafe.Add(ref si, j - j0) = Dot(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * kw), hd) * scoreScale;
+                            Unsafe.Add(ref si, j - j0) = Dot(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * ks), hd) * scoreScale;
                     }
                 }
                 for (int i = 0; i < rep; i++)
@@ -196,7 +210,7 @@ internal static class ChunkedAttention
                         Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
                         for (int r = 0; r < runCount; r += 2)
                         {
-                            ref float values = ref Unsafe.Add(ref ValueAt(runs[r]), group * vd + d);
+                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d);
                             int j = runs[r], end = runs[r + 1];
                             if ((j & 1) == 1)
                             {
@@ -205,11 +219,11 @@ internal static class ChunkedAttention
                             }
                             for (; j + 1 <= end; j += 2)
                             {
-                                ref float vj = ref Unsafe.Add(ref values, (j - runs[r]) * vw);
+                                ref float vj = ref Unsafe.Add(ref values, (j - runs[r]) * vs);
                                 Accumulate(ref vj, Unsafe.Add(ref si, j - j0), ref a0, ref a1, ref a2, ref a3);
-                                Accumulate(ref Unsafe.Add(ref vj, vw), Unsafe.Add(ref si, j + 1 - j0), ref b0, ref b1, ref b2, ref b3);
+                                Accumulate(ref Unsafe.Add(ref vj, vs), Unsafe.Add(ref si, j + 1 - j0), ref b0, ref b1, ref b2, ref b3);
                             }
-                            if (j <= end) Accumulate(ref Unsafe.Add(ref values, (j - runs[r]) * vw), Unsafe.Add(ref si, j - j0), ref a0, ref a1, ref a2, ref a3);
+                            if (j <= end) Accumulate(ref Unsafe.Add(ref values, (j - runs[r]) * vs), Unsafe.Add(ref si, j - j0), ref a0, ref a1, ref a2, ref a3);
                         }
                         (a0 + b0).StoreUnsafe(ref w, (nuint)d);
                         (a1 + b1).StoreUnsafe(ref w, (nuint)(d + 8));
@@ -219,11 +233,15 @@ internal static class ChunkedAttention
                     for (; d < vd; d++) // value widths that are not a multiple of 32: the last columns, even + odd likewise
                     {
                         float even = 0, odd = 0;
-                        for (int j = j0; j <= j1; j++)
+                        for (int r = 0; r < runCount; r += 2)
                         {
-                            float term = Unsafe.Add(ref ValueAt(j), group * vd + d);
-                            if ((j & 1) == 0) even = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), even);
-                            else odd = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), odd);
+                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d);
+                            for (int j = runs[r]; j <= runs[r + 1]; j++)
+                            {
+                                float term = Unsafe.Add(ref values, (j - runs[r]) * vs);
+                                if ((j & 1) == 0) even = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), even);
+                                else odd = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), odd);
+                            }
                         }
                         Unsafe.Add(ref w, d) = even + odd;
                     }
@@ -232,6 +250,8 @@ internal static class ChunkedAttention
             finally
             {
                 ArrayPool<float>.Shared.Return(scores);
+                if (wideKeys is not null) ArrayPool<float>.Shared.Return(wideKeys);
+                if (wideValues is not null) ArrayPool<float>.Shared.Return(wideValues);
             }
         }
 
@@ -385,15 +405,44 @@ internal static class ChunkedAttention
             }
         }
 
-        /// <summary>The first float of a position's key (earlier passes from the cache, this pass's from k), unchecked.</summary>
-        private readonly ref float KeyAt(int position) =>
-            ref position < seg.StartPosition
-                ? ref cache.KeyRef(position)
-                : ref k[(seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.HeadDim];
+        /// <summary>
+        /// The first float of the group's key at a run's first position, and the stride from one position to the next:
+        /// this pass's rows from k, a float32 cache in place, a 16-bit cache from the chunk's widened copy (whose
+        /// first position is <paramref name="j0"/>). Unchecked.
+        /// </summary>
+        private readonly ref float KeysOfRun(int position, int group, int j0, float[]? wide, out int stride)
+        {
+            int hd = shape.HeadDim;
+            if (position >= seg.StartPosition)
+            {
+                stride = shape.NumKvHeads * hd;
+                return ref k[(seg.FirstRow + position - seg.StartPosition) * stride + group * hd];
+            }
+            if (wide is not null)
+            {
+                stride = hd;
+                return ref wide[(position - j0) * hd];
+            }
+            stride = shape.NumKvHeads * hd;
+            return ref Unsafe.Add(ref cache.KeyRef(position), group * hd);
+        }
 
-        private readonly ref float ValueAt(int position) =>
-            ref position < seg.StartPosition
-                ? ref cache.ValueRef(position)
-                : ref v[(seg.FirstRow + position - seg.StartPosition) * shape.NumKvHeads * shape.VHeadDim];
+        /// <summary>The values' counterpart of <see cref="KeysOfRun"/>.</summary>
+        private readonly ref float ValuesOfRun(int position, int group, int j0, float[]? wide, out int stride)
+        {
+            int vd = shape.VHeadDim;
+            if (position >= seg.StartPosition)
+            {
+                stride = shape.NumKvHeads * vd;
+                return ref v[(seg.FirstRow + position - seg.StartPosition) * stride + group * vd];
+            }
+            if (wide is not null)
+            {
+                stride = vd;
+                return ref wide[(position - j0) * vd];
+            }
+            stride = shape.NumKvHeads * vd;
+            return ref Unsafe.Add(ref cache.ValueRef(position), group * vd);
+        }
     }
 }

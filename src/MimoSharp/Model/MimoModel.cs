@@ -94,10 +94,16 @@ public sealed partial class MimoModel : IDisposable
         return depths.Count;
     }
 
+    /// <summary>
+    /// How caches created from now on store keys and values (<c>--kv-cache</c>): float32 keeps the computed values
+    /// exactly; 16-bit halves the bytes attention reads at long context.
+    /// </summary>
+    public KvCacheDtype KvCacheDtype { get; set; } = KvCacheDtype.F32;
+
     /// <summary>Fresh caches for one sequence; <paramref name="lookahead"/> extra ring slots let speculative steps roll back.</summary>
     public SequenceCaches CreateCaches(int lookahead = 0) => new(
-        Layers.Select(l => l.Attention.CreateCache(lookahead)).ToArray(),
-        MtpLayers.Select(l => l.Attention.CreateCache(2 * lookahead + 2)).ToArray());
+        Layers.Select(l => l.Attention.CreateCache(lookahead, KvCacheDtype)).ToArray(),
+        MtpLayers.Select(l => l.Attention.CreateCache(2 * lookahead + 2, KvCacheDtype)).ToArray());
 
     public void Embed(ReadOnlySpan<int> tokens, Span<float> h)
     {

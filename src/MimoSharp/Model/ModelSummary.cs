@@ -1,4 +1,5 @@
 using MimoSharp.Checkpoints;
+using MimoSharp.Inference;
 
 namespace MimoSharp.Model;
 
@@ -18,7 +19,10 @@ public sealed record ModelSummary
     /// <summary>Each attention layer's K/V FP8 scale layout, by layer prefix (main layers, then MTP layers).</summary>
     public IReadOnlyDictionary<string, Fp8ScaleLayout> KeyValueScaleLayouts { get; init; } = new Dictionary<string, Fp8ScaleLayout>();
 
-    /// <summary>KV-cache bytes each token of context adds (global layers; float32 cache).</summary>
+    /// <summary>How the KV cache stores keys and values (the model's <see cref="MimoModel.KvCacheDtype"/>); the byte counts below are for it.</summary>
+    public KvCacheDtype KvCacheDtype { get; init; }
+
+    /// <summary>KV-cache bytes each token of context adds (global layers).</summary>
     public long KvBytesPerToken { get; init; }
 
     /// <summary>Fixed KV-cache bytes of the sliding-window layers (window positions, independent of context).</summary>
@@ -46,16 +50,15 @@ public sealed record ModelSummary
         long perExpert = moeLayers > 0 && cfg.NRoutedExperts > 0 ? expertParams / moeLayers / cfg.NRoutedExperts : 0;
         long main = total - mtp;
         long inactive = (long)moeLayers * (cfg.NRoutedExperts - cfg.NumExpertsPerTok) * perExpert;
-        const int f32 = sizeof(float);
         long kvGlobal = 0, kvSwa = 0;
+        long PerToken(Attention a) => LayerKvCache.BytesPerPosition(a.KeyWidth, a.ValueWidth, model.KvCacheDtype);
         foreach (var layer in model.Layers)
         {
-            long perToken = (long)(layer.Attention.KeyWidth + layer.Attention.ValueWidth) * f32;
-            if (layer.IsSlidingWindow) kvSwa += perToken * layer.Attention.Window;
-            else kvGlobal += perToken;
+            if (layer.IsSlidingWindow) kvSwa += PerToken(layer.Attention) * layer.Attention.Window;
+            else kvGlobal += PerToken(layer.Attention);
         }
         foreach (var layer in model.MtpLayers)
-            kvSwa += (long)(layer.Attention.KeyWidth + layer.Attention.ValueWidth) * f32 * layer.Attention.Window;
+            kvSwa += PerToken(layer.Attention) * layer.Attention.Window;
         var layouts = new Dictionary<string, Fp8ScaleLayout>(StringComparer.Ordinal);
         for (int i = 0; i < model.Layers.Count; i++) layouts[$"model.layers.{i}"] = model.Layers[i].Attention.KeyValueScaleLayout;
         for (int k = 0; k < model.MtpLayers.Count; k++) layouts[$"model.mtp.layers.{k}"] = model.MtpLayers[k].Attention.KeyValueScaleLayout;
@@ -71,6 +74,7 @@ public sealed record ModelSummary
             SlidingWindowLayers = cfg.IsSlidingWindowLayer.Count(x => x),
             MoeLayers = moeLayers,
             ParametersByDType = byType,
+            KvCacheDtype = model.KvCacheDtype,
             KvBytesPerToken = kvGlobal,
             SlidingWindowKvBytes = kvSwa,
         };

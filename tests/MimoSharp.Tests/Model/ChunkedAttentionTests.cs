@@ -1,6 +1,7 @@
 using MimoSharp.Config;
 using MimoSharp.Inference;
 using MimoSharp.Model;
+using MimoSharp.Tensors;
 
 namespace MimoSharp.Tests.Model;
 
@@ -36,17 +37,25 @@ public sealed class ChunkedAttentionTests
     }
 
     /// <summary>Runs the sequence through a fresh cache in passes of <paramref name="pass"/> rows; returns o for every row.</summary>
-    private static float[] RunInPasses(AttentionShape shape, int window, float[]? sinks, float[] q, float[] k, float[] v, int pass)
+    private static float[] RunInPasses(AttentionShape shape, int window, float[]? sinks, float[] q, float[] k, float[] v, int pass,
+        KvCacheDtype dtype = KvCacheDtype.F32)
     {
         int qw = shape.NumHeads * shape.HeadDim, kw = shape.NumKvHeads * shape.HeadDim, vw = shape.NumKvHeads * shape.VHeadDim, ow = shape.NumHeads * shape.VHeadDim;
-        var cache = new LayerKvCache(kw, vw, window, lookahead: 0);
+        var cache = new LayerKvCache(kw, vw, window, lookahead: 0, dtype);
         var all = new float[Length * ow];
         for (int start = 0; start < Length; start += pass)
         {
             int n = Math.Min(pass, Length - start);
             var o = new float[n * ow];
+            float[] kp = k[(start * kw)..((start + n) * kw)], vp = v[(start * vw)..((start + n) * vw)];
+            if (cache.HalfFormat is HalfFormat format)
+            {
+                // As Attention.Forward does: the pass attends its own rows as the cache will store them.
+                HalfFloats.Round(kp, format);
+                HalfFloats.Round(vp, format);
+            }
             ChunkedAttention.Run(shape, window, 1f / MathF.Sqrt(shape.HeadDim), sinks, q[(start * qw)..((start + n) * qw)],
-                k[(start * kw)..((start + n) * kw)], v[(start * vw)..((start + n) * vw)], o, new BatchLayout.Segment(0, n, start), cache);
+                kp, vp, o, new BatchLayout.Segment(0, n, start), cache);
             for (int i = 0; i < n; i++) cache.Append(k.AsSpan((start + i) * kw, kw), v.AsSpan((start + i) * vw, vw));
             o.CopyTo(all, start * ow);
         }
@@ -104,6 +113,50 @@ public sealed class ChunkedAttentionTests
         {
             MimoSharp.Tensors.ComputePool.Threads = saved;
         }
+    }
+
+    [Theory]
+    [InlineData(KvCacheDtype.BF16, 0, false, false)]
+    [InlineData(KvCacheDtype.BF16, 128, true, true)]
+    [InlineData(KvCacheDtype.F16, 0, true, false)]
+    [InlineData(KvCacheDtype.F16, 700, false, true)]
+    public void ASixteenBitCacheGivesTheFloat32BitsOfItsRoundedKeysAndValuesInAnyPasses(KvCacheDtype dtype, int window, bool sink, bool ragged)
+    {
+        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
+        var format = dtype == KvCacheDtype.BF16 ? HalfFormat.BF16 : HalfFormat.F16;
+        float[] kr = (float[])k.Clone(), vr = (float[])v.Clone();
+        HalfFloats.Round(kr, format);
+        HalfFloats.Round(vr, format);
+        Assert.NotEqual(k, kr);   // the rounding is real, so the check below can fail
+        // Widening the stored halves is exact and the kernels are the float32 ones: the same bits as float32
+        // attention over the rounded inputs, whether rows come from the cache (passes of 1 and 3) or the pass.
+        var expected = RunInPasses(shape, window, sinks, q, kr, vr, Length);
+        foreach (int pass in new[] { Length, 1, 3, 600 })
+            Assert.Equal(expected, RunInPasses(shape, window, sinks, q, k, v, pass, dtype));
+        // …and close to float32 attention on the unrounded inputs (bf16 keeps 8 significant bits, f16 11).
+        var exact = RunInPasses(shape, window, sinks, q, k, v, Length);
+        double worst = exact.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        Assert.InRange(worst, 1e-7, dtype == KvCacheDtype.BF16 ? 2e-2 : 3e-3);
+    }
+
+    [Fact]
+    public void ASixteenBitCacheHoldsHalfTheBytesAndReadsBackItsRoundedValues()
+    {
+        var f32 = new LayerKvCache(8, 16, window: 0, lookahead: 0);
+        var bf16 = new LayerKvCache(8, 16, window: 0, lookahead: 0, KvCacheDtype.BF16);
+        float[] key = [.. Enumerable.Range(0, 8).Select(i => 1f / (i + 3))], value = [.. Enumerable.Range(0, 16).Select(i => -100f / (i + 7))];
+        for (int p = 0; p < 100; p++)
+        {
+            f32.Append(key, value);
+            bf16.Append(key, value);
+        }
+        Assert.Equal(f32.AllocatedBytes / 2, bf16.AllocatedBytes);
+        Assert.Equal(48, LayerKvCache.BytesPerPosition(8, 16, KvCacheDtype.F16));
+        float[] rounded = (float[])value.Clone();
+        HalfFloats.Round(rounded, HalfFormat.BF16);
+        Assert.Equal(rounded, bf16.Value(99).ToArray());
+        Assert.Equal(value, f32.Value(99).ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => bf16.Key(100).ToArray());
     }
 
     [Fact]
