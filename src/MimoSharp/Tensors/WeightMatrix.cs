@@ -339,34 +339,15 @@ public sealed unsafe class WeightMatrix
                 else Q4_K.DequantizeRow(blocks, scratch[..Cols]);
                 return scratch[..Cols];
             case WeightFormat.BF16:
-                DecodeBf16(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch);
+                HalfFloats.Decode(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch, HalfFormat.BF16);
                 return scratch[..Cols];
             case WeightFormat.F16:
-                var h = new ReadOnlySpan<Half>((Half*)_data + (long)r * Cols, Cols);
-                for (int i = 0; i < Cols; i++) scratch[i] = (float)h[i];
+                HalfFloats.Decode(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch, HalfFormat.F16);
                 return scratch[..Cols];
             default:
                 DecodeFp8Row(r, scratch);
                 return scratch[..Cols];
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DecodeBf16(ReadOnlySpan<ushort> src, Span<float> dst)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref ushort ps = ref MemoryMarshal.GetReference(src);
-            ref float pd = ref MemoryMarshal.GetReference(dst);
-            for (; i <= src.Length - 8; i += 8)
-            {
-                var w = Vector128.LoadUnsafe(ref ps, (nuint)i);
-                var wide = Vector256.WidenLower(w.ToVector256Unsafe());
-                (Vector256.ShiftLeft(wide.AsUInt32(), 16)).AsSingle().StoreUnsafe(ref pd, (nuint)i);
-            }
-        }
-        for (; i < src.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
