@@ -103,15 +103,7 @@ public static class OpenAiServer
                 ? Json(context, OpenAiJson.Model(engine))
                 : ApiErrors.WriteAsync(context, 404, $"the model '{context.Request.RouteValues["id"]}' does not exist; this server serves '{engine.ModelId}'",
                     "model", "model_not_found"));
-        app.MapGet("/health", context => Json(context, OpenAiJson.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("status", "ok");
-            w.WriteString("model", engine.ModelId);
-            w.WriteNumber("running", engine.Metrics.RunningSequences);
-            w.WriteNumber("queued", engine.Metrics.QueuedRequests);
-            w.WriteEndObject();
-        })));
+        app.MapGet("/health", context => Json(context, OpenAiJson.Health(engine)));
         app.MapGet("/metrics", async context =>
         {
             context.Response.ContentType = PrometheusText.ContentType;
