@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.RateLimiting;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MimoSharp.Server.Engine;
+using MimoSharp.Server.Metrics;
 
 namespace MimoSharp.Server.Http;
 
@@ -57,9 +59,14 @@ public static class OpenAiServer
                 };
             });
         builder.Services.AddSingleton(engine);
+        // The meter factory owns the meter and the container the exporter: both go when the app is disposed.
+        builder.Services.AddMetrics();
+        builder.Services.AddSingleton(services => new ServerMetrics(services.GetRequiredService<IMeterFactory>(), engine));
+        builder.Services.AddSingleton(services => new PrometheusExporter(services.GetRequiredService<ServerMetrics>().Meter));
 
         var app = builder.Build();
-        var http = new HttpMetrics();
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
+        var exporter = app.Services.GetRequiredService<PrometheusExporter>();
         var runner = new RequestRunner(options, app.Lifetime.ApplicationStopping, app.Logger);
         var chat = new ChatCompletionsEndpoint(engine);
         var completions = new CompletionsEndpoint(engine);
@@ -67,7 +74,7 @@ public static class OpenAiServer
         app.Use(async (context, next) =>
         {
             await next(context);
-            http.Record(context.Request.Path.Value ?? "", context.Response.StatusCode);
+            metrics.RecordRequest(context.Request.Path.Value ?? "", context.Response.StatusCode);
         });
         if (perMinute > 0) app.UseRateLimiter();
         if (options.ApiKey is { } key)
@@ -103,19 +110,11 @@ public static class OpenAiServer
                 ? Json(context, OpenAiJson.Model(engine))
                 : ApiErrors.WriteAsync(context, 404, $"the model '{context.Request.RouteValues["id"]}' does not exist; this server serves '{engine.ModelId}'",
                     "model", "model_not_found"));
-        app.MapGet("/health", context => Json(context, OpenAiJson.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("status", "ok");
-            w.WriteString("model", engine.ModelId);
-            w.WriteNumber("running", engine.Metrics.RunningSequences);
-            w.WriteNumber("queued", engine.Metrics.QueuedRequests);
-            w.WriteEndObject();
-        })));
+        app.MapGet("/health", context => Json(context, OpenAiJson.Health(engine)));
         app.MapGet("/metrics", async context =>
         {
-            context.Response.ContentType = PrometheusText.ContentType;
-            await context.Response.WriteAsync(PrometheusText.Render(engine, http));
+            context.Response.ContentType = PrometheusExporter.ContentType;
+            await context.Response.WriteAsync(exporter.Render());
         });
         if (options.ChatPage) ChatPage.Map(app);
         return app;
