@@ -9,7 +9,7 @@ using MimoSharp.Text;
 namespace MimoSharp.Fuzz.Targets;
 
 /// <summary>
-/// A POST /v1/chat/completions body, taken the server's way: parsed as JSON, read field by field, rendered with
+/// A POST /v1/chat/completions body, taken the server's way: deserialized into its contract records and checked by the request validator, rendered with
 /// the chat template, tokenized, admitted by the engine and generated to the end on the micro model. A refusal is
 /// a JSON error (the server's 400 invalid_json) or an <see cref="InvalidRequestException"/> naming its field.
 /// </summary>
