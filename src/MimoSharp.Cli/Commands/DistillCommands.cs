@@ -83,7 +83,7 @@ public static class DistillCommands
                 },
                 Threads = r.GetValue(threads),
             };
-            var result = new Distiller(options, Console.Error).Run();
+            var result = new Distiller(options, Console.Error, new DistillProgressLine(Console.Error)).Run();
             if (r.GetValue(json)) Cli.WriteJson(new { step = result.Step, finished = result.Finished, eval = result.LastEval });
             return 0;
         }));

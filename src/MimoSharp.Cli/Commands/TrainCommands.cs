@@ -4,7 +4,7 @@ using MimoSharp.Training.Checkpoints;
 using MimoSharp.Training.Compat;
 using MimoSharp.Training.Data;
 using MimoSharp.Training.Model;
-using MimoSharp.Training.Trainer;
+using MimoSharp.Training.Pretraining;
 
 namespace MimoSharp.Cli.Commands;
 
@@ -96,7 +96,7 @@ public static class TrainCommands
             Console.CancelKeyPress += onCancel;
             try
             {
-                var result = new Trainer(options, Console.Error).Run(cancel.Token);
+                var result = new Trainer(options, Console.Error, new TrainProgressBar(Console.Error)).Run(cancel.Token);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"train: step {result.Step}, last loss {result.LastLoss:F4}, {result.TokensPerSecond:N0} tokens/s overall"));
             }

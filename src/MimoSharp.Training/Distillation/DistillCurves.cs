@@ -1,4 +1,4 @@
-using MimoSharp.Training.Trainer;
+using MimoSharp.Training.Runs;
 
 namespace MimoSharp.Training.Distillation;
 

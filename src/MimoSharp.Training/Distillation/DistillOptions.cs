@@ -1,4 +1,6 @@
+using MimoSharp.Config;
 using MimoSharp.Training.Checkpoints;
+using MimoSharp.Training.Runs;
 
 namespace MimoSharp.Training.Distillation;
 
@@ -65,4 +67,51 @@ public sealed record DistillOptions
     public bool Resume { get; init; }
     public int? MaxStepsThisRun { get; init; }
     public WeightDType SaveDType { get; init; } = WeightDType.F32;
+
+    /// <summary>Refuses options no run can start with, naming the option.</summary>
+    internal void Validate()
+    {
+        Require.That(Teachers.Count > 0, "give at least one --teacher NAME=DIR");
+        foreach (var name in Prompts.Keys)
+            Require.That(Teachers.ContainsKey(name), $"--prompts {name}=…: unknown domain \"{name}\" (no --teacher {name}=DIR; teachers: {string.Join(", ", Teachers.Keys)})");
+        foreach (var name in EvalPrompts.Keys)
+            Require.That(Teachers.ContainsKey(name), $"--eval {name}=…: unknown domain \"{name}\" (no --teacher {name}=DIR; teachers: {string.Join(", ", Teachers.Keys)})");
+        foreach (var name in Teachers.Keys)
+            Require.That(Prompts.ContainsKey(name), $"--teacher {name}=…: domain \"{name}\" has no --prompts {name}=FILE");
+        foreach (var (name, dir) in Teachers)
+            Require.That(Directory.Exists(dir) || File.Exists(dir), $"--teacher {name}={dir}: no such checkpoint folder");
+        Require.That(Steps > 0, $"--steps must be positive, got {Steps}");
+        Require.That(PromptsPerStep > 0, $"--prompts-per-step must be positive, got {PromptsPerStep}");
+        Require.That(MiniBatches > 0 && MiniBatches <= PromptsPerStep, $"--mini-batches must be in 1..--prompts-per-step, got {MiniBatches}");
+        Require.That(LearningRate > 0, $"--lr must be positive, got {LearningRate}");
+        Require.That(Temperature > 0, $"--temperature must be positive for sampled rollouts, got {Temperature}");
+        Require.That(ImportanceCap > 0, $"--is-cap must be positive, got {ImportanceCap}");
+        Require.That(MaxTokens > 0, $"--max-tokens must be positive, got {MaxTokens}");
+        Require.That(WarmupSteps >= 1, $"--warmup must be at least 1, got {WarmupSteps}");
+        Require.That(Speculative >= 0, $"--speculative must be ≥ 0, got {Speculative}");
+    }
+
+    /// <summary>The settings that shape the trajectory, as the state file records them (<see cref="Fingerprint"/>).</summary>
+    internal SortedDictionary<string, string> Settings(MimoConfig config)
+    {
+        var s = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["config_sha256"] = Fingerprint.OfConfig(config),
+            ["prompts_per_step"] = Fingerprint.Of(PromptsPerStep),
+            ["mini_batches"] = Fingerprint.Of(MiniBatches),
+            ["lr"] = Fingerprint.Of(LearningRate),
+            ["warmup"] = Fingerprint.Of(WarmupSteps),
+            ["weight_decay"] = Fingerprint.Of(WeightDecay),
+            ["temperature"] = Fingerprint.Of(Temperature),
+            ["importance_cap"] = Fingerprint.Of(ImportanceCap),
+            ["outcome_weight"] = Fingerprint.Of(OutcomeWeight),
+            ["routing_replay"] = Fingerprint.Of(RoutingReplay),
+            ["off_policy"] = Fingerprint.Of(OffPolicy),
+            ["mtp_weight"] = Fingerprint.Of(MtpWeight),
+            ["seed"] = Fingerprint.Of(Seed),
+        };
+        foreach (var (name, dir) in Teachers) s["teacher." + name] = Path.GetFullPath(dir);
+        foreach (var (name, file) in Prompts) s["prompts." + name] = Fingerprint.OfFile(file);
+        return s;
+    }
 }

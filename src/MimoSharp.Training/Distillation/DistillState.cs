@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using MimoSharp.Training.Runs;
 
 namespace MimoSharp.Training.Distillation;
 
@@ -41,9 +41,11 @@ public sealed record DistillEvalPoint(
     [property: JsonPropertyName("domains")] IReadOnlyList<DomainEval> Domains);
 
 /// <summary>training/distill-state.json: progress, settings checked on resume, history. Written last when saving.</summary>
-public sealed record DistillState
+public sealed record DistillState : IRunState
 {
     public const string FileName = "distill-state.json";
+
+    public static RunKind Kind { get; } = new("distillation", FileName, "run");
 
     [JsonPropertyName("step")] public long Step { get; set; }
     [JsonPropertyName("tokens_sampled")] public long TokensSampled { get; set; }
@@ -57,9 +59,15 @@ public sealed record DistillState
     [JsonPropertyName("history")] public List<DistillPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<DistillEvalPoint> EvalHistory { get; init; } = [];
 
-    public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Trainer.TrainState.Folder, FileName);
+    public static string PathIn(string checkpoint) => RunStateFile.PathIn<DistillState>(checkpoint);
 
-    public static DistillState? TryLoad(string checkpoint) => Trainer.RunStateFile.TryLoad<DistillState>(PathIn(checkpoint), "distillation state");
+    public static DistillState? TryLoad(string checkpoint) => RunStateFile.TryLoad<DistillState>(checkpoint);
 
-    public void Save(string checkpoint) => Trainer.RunStateFile.Save(PathIn(checkpoint), this);
+    public void Save(string checkpoint) => RunStateFile.Save(checkpoint, this);
+
+    public void ForgetAfter(long step)
+    {
+        History.RemoveAll(p => p.Step > step);
+        EvalHistory.RemoveAll(p => p.Step > step);
+    }
 }

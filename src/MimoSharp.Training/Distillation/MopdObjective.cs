@@ -1,27 +1,8 @@
+using MimoSharp.Model;
 using MimoSharp.Training.Model;
 using static TorchSharp.torch;
 
 namespace MimoSharp.Training.Distillation;
-
-/// <summary>
-/// A padded batch of sampled sequences (prompt + response) ready for the policy loss. Column t of the [B, T-1]
-/// tensors belongs to the prediction of token t+1; <see cref="Mask"/> is 1 exactly where token t+1 is a response token.
-/// </summary>
-public sealed record PolicyBatch(Tensor Tokens, Tensor Mask, Tensor RolloutLogProbs, Tensor Advantages, IReadOnlyList<Tensor>? Routing) : IDisposable
-{
-    /// <summary>[B·T] bool: false on padding rows.</summary>
-    public Tensor? RealRows { get; init; }
-
-    public void Dispose()
-    {
-        RealRows?.Dispose();
-        Tokens.Dispose();
-        Mask.Dispose();
-        RolloutLogProbs.Dispose();
-        Advantages.Dispose();
-        foreach (var r in Routing ?? []) r.Dispose();
-    }
-}
 
 /// <summary>The loss to back-propagate and what it was made of (means over the response tokens).</summary>
 public sealed record PolicyLoss(Tensor Total, double Policy, double MeanRatio, double TruncatedFraction, double Mtp) : IDisposable
@@ -52,21 +33,15 @@ public static class MopdObjective
     /// <param name="mtpWeight">Weight of the MTP heads' next-token losses on the sampled sequences (their hidden input detached,
     /// so they follow the policy without pulling on it); 0 leaves the MTP layers untouched.</param>
     /// <param name="supervised">The off-policy baseline: plain cross-entropy on the sampled tokens, no advantage or ratio.</param>
-    public static PolicyLoss Compute(MimoNetwork network, PolicyBatch batch, double isCap, double mtpWeight = 0, bool supervised = false)
+    /// <param name="ownRouting">When given, receives the experts the forward used (with the batch's routing not replayed:
+    /// the trainer's own choice, to compare with the rollout engine's).</param>
+    public static PolicyLoss Compute(MimoNetwork network, PolicyBatch batch, double isCap, double mtpWeight = 0, bool supervised = false,
+        RecordedRouting? ownRouting = null)
     {
         if (isCap <= 0) throw new ArgumentOutOfRangeException(nameof(isCap), "the importance-ratio cap must be positive");
         using var scope = NewDisposeScope();
-        long b = batch.Tokens.shape[0], t = batch.Tokens.shape[1];
-        network.ReplayRouting(batch.Routing);
-        Tensor hidden;
-        try
-        {
-            hidden = network.Hidden(batch.Tokens);
-        }
-        finally
-        {
-            network.ReplayRouting(null);
-        }
+        long t = batch.Tokens.shape[1];
+        var hidden = network.Hidden(batch.Tokens, replay: batch.Routing, record: ownRouting);
         var targets = batch.Tokens.narrow(1, 1, t - 1);
         var logProbs = nn.functional.log_softmax(network.Logits(hidden.narrow(1, 0, t - 1)), -1)
             .gather(2, targets.unsqueeze(2)).squeeze(2);                                        // [B, T-1]

@@ -1,4 +1,5 @@
 using MimoSharp.Config;
+using MimoSharp.Model;
 using static TorchSharp.torch;
 
 namespace MimoSharp.Training.Model;
@@ -32,11 +33,16 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor>
         register_module("mlp", _mlp);
     }
 
-    public override Tensor forward(Tensor h)
+    public override Tensor forward(Tensor h) => Forward(h, null, null);
+
+    /// <param name="replay">Routing replay (R3): the experts this layer's MoE must use; null lets its router choose.</param>
+    /// <param name="record">When given, receives the experts this layer's MoE used.</param>
+    public Tensor Forward(Tensor h, RecordedRouting? replay, RecordedRouting? record)
     {
         using var scope = NewDisposeScope();
         h = AttentionResidual(h);
-        h = h + _mlp.forward(_postAttentionNorm.forward(h));
+        var x = _postAttentionNorm.forward(h);
+        h = h + (Moe is null ? _mlp.forward(x) : Moe.Forward(x, replay?.OfLayer(Index), record?.OfLayer(Index)));
         return h.MoveToOuterDisposeScope();
     }
 

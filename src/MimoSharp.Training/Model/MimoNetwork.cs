@@ -1,4 +1,5 @@
 using MimoSharp.Config;
+using MimoSharp.Model;
 using static TorchSharp.torch;
 
 namespace MimoSharp.Training.Model;
@@ -43,13 +44,22 @@ public sealed class MimoNetwork : nn.Module
     }
 
     /// <summary>tokens [B, T] (int64) → the main model's pre-norm hidden state [B, T, H] at positions 0..T-1.</summary>
-    public Tensor Hidden(Tensor tokens)
+    /// <param name="replay">Routing replay (R3): the experts every MoE layer must use, rows in the order of the flattened
+    /// [B, T] input (as the inference engine recorded them); null lets the routers choose.</param>
+    /// <param name="record">When given, receives the experts every MoE layer used.</param>
+    public Tensor Hidden(Tensor tokens, RecordedRouting? replay = null, RecordedRouting? record = null)
     {
+        int rows = (int)tokens.numel();
+        replay?.CheckRows(rows);
+        record?.CheckRows(rows);
         using var scope = NewDisposeScope();
         var h = Embed(tokens);
-        foreach (var layer in Layers) h = layer.forward(h);
+        foreach (var layer in Layers) h = layer.Forward(h, replay, record);
         return h.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Number of trainable values.</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
 
     /// <summary>Embed[tokens]: [B, T] → [B, T, H].</summary>
     internal Tensor Embed(Tensor tokens) => _embed.forward(tokens);
@@ -73,17 +83,6 @@ public sealed class MimoNetwork : nn.Module
         var embedded = _embed.forward(tokens.narrow(1, depth + 1, n));
         var x = MtpLayers[depth].forward(embedded, hidden.narrow(1, 0, n));
         return _lmHead.forward(MtpLayers[depth].FinalNorm.forward(x)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Routing replay (R3) for every MoE layer: routes[i] is [B·T, k] int64 for <see cref="MoeLayers"/>[i], in the
-    /// row order of the flattened [B, T] input; null restores the routers' own choice.
-    /// </summary>
-    public void ReplayRouting(IReadOnlyList<Tensor>? routes)
-    {
-        if (routes is not null && routes.Count != MoeLayers.Count)
-            throw new ArgumentException($"routing replay needs one routing per MoE layer ({MoeLayers.Count}), got {routes.Count}");
-        for (int i = 0; i < MoeLayers.Count; i++) MoeLayers[i].Moe.ReplayIndices = routes?[i];
     }
 
     /// <summary>Weight initialisation for training from scratch: N(0, initializer_range) matrices (output projections

@@ -18,18 +18,6 @@ public sealed class MoeFeedForward : nn.Module<Tensor, Tensor>
     /// <summary>Tokens routed to each expert in the last forward (a token counts once per expert that took it).</summary>
     public long[] LastLoad { get; private set; }
 
-    /// <summary>
-    /// Routing replay (R3): when set, the experts [N, k] (int64, rows in the order of the flattened input) that the
-    /// next forwards use instead of the router's own choice; the router still weighs them. Null routes normally.
-    /// </summary>
-    public Tensor? ReplayIndices { get; set; }
-
-    /// <summary>Whether <see cref="LastIndices"/> is kept (off by default: it holds a tensor per forward).</summary>
-    public bool RecordIndices { get; set; }
-
-    /// <summary>The experts [N, k] the last forward used, when <see cref="RecordIndices"/> is on.</summary>
-    public Tensor? LastIndices { get; private set; }
-
     public MoeFeedForward(MimoConfig config) : base(nameof(MoeFeedForward))
     {
         _config = config;
@@ -42,21 +30,28 @@ public sealed class MoeFeedForward : nn.Module<Tensor, Tensor>
         LastLoad = new long[config.NRoutedExperts];
     }
 
+    /// <summary>x: [B, T, H] → [B, T, H], routed by the router.</summary>
+    public override Tensor forward(Tensor x) => Forward(x, null, null);
+
     /// <summary>x: [B, T, H] → [B, T, H].</summary>
-    public override Tensor forward(Tensor x)
+    /// <param name="replay">Routing replay (R3): the experts [N · k] (rows in the order of the flattened input) to use
+    /// instead of the router's own choice — the router still weighs them, so its gradient flows. Null routes normally.</param>
+    /// <param name="record">When given, receives the experts [N · k] this forward used.</param>
+    public Tensor Forward(Tensor x, int[]? replay, int[]? record)
     {
         using var scope = NewDisposeScope();
         var shape = x.shape;
         long h = shape[^1];
         var flat = x.reshape(-1, h);
         long n = flat.shape[0];
-        var (indices, weights) = ReplayIndices is { } replay ? (replay, Gate.WeightsFor(flat, replay)) : Gate.forward(flat);
-        if (RecordIndices)
-        {
-            LastIndices?.Dispose();
-            LastIndices = indices.detach().clone().DetachFromDisposeScope();
-        }
         int k = _config.NumExpertsPerTok;
+        var (indices, weights) = replay is null ? Gate.forward(flat) : Replay(flat, replay);
+        if (record is not null)
+        {
+            if (record.Length != n * k) throw new ArgumentException($"the routing to record into holds {record.Length / k} rows, the input has {n}");
+            using var chosen = indices.to(ScalarType.Int32).contiguous();
+            chosen.data<int>().CopyTo(record);
+        }
         var expertOfSlot = indices.reshape(-1);                                       // [N*k]
         var tokenOfSlot = arange(n).repeat_interleave(k);                            // [N*k]
         var weightOfSlot = weights.reshape(-1);
@@ -72,5 +67,13 @@ public sealed class MoeFeedForward : nn.Module<Tensor, Tensor>
             output = output.index_add(0, tokens, y, 1.0);
         }
         return output.view(shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The replayed experts as indices [N, k] and their weights under the router's current scores.</summary>
+    private (Tensor Indices, Tensor Weights) Replay(Tensor flat, int[] replay)
+    {
+        int k = _config.NumExpertsPerTok;
+        var indices = tensor(replay, [replay.Length / k, k]).to(ScalarType.Int64);
+        return (indices, Gate.WeightsFor(flat, indices));
     }
 }

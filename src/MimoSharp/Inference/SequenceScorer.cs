@@ -13,8 +13,8 @@ public sealed class ScoredSequence
 {
     public required float[] LogProbs { get; init; }
 
-    /// <summary>[MoE layer in layer order][position · top-k + slot], or null when routing was not recorded.</summary>
-    public int[][]? Routing { get; init; }
+    /// <summary>The experts of every position of prompt + continuation, or null when routing was not recorded.</summary>
+    public RecordedRouting? Routing { get; init; }
 }
 
 /// <summary>
@@ -51,54 +51,32 @@ public static class SequenceScorer
             for (int j = 0; j < continuation.Count; j++) tokens[at + prompt.Count + j] = continuation[j];
         }
 
-        var moe = model.Layers.Select(l => l.FeedForward).OfType<MoeFeedForward>().ToArray();
-        int k = model.Config.NumExpertsPerTok;
-        int[][]? routes = recordRouting ? moe.Select(_ => new int[rows * k]).ToArray() : null;
-        var hooks = moe.Select(m => m.OnRoute).ToArray();
-        try
-        {
-            if (routes is not null)
-                for (int m = 0; m < moe.Length; m++)
-                {
-                    var target = routes[m];
-                    moe[m].OnRoute = (row, experts) => experts.CopyTo(target.AsSpan(row * k, k));
-                }
-            var hidden = new float[(long)rows * h];
-            var caches = requests.Select(_ => model.CreateCaches()).ToArray();
-            model.Forward(tokens, new BatchLayout(segments), caches, hidden);
+        var routing = recordRouting ? new RecordedRouting(model.Config, rows) : null;
+        var hidden = new float[(long)rows * h];
+        var caches = requests.Select(_ => model.CreateCaches()).ToArray();
+        model.Forward(tokens, new BatchLayout(segments), caches, hidden, routing);
 
-            // Row p's logits predict token p + 1: the continuation's tokens are predicted by rows P-1 … P+C-2.
-            var picked = new float[(long)logitRows * h];
-            for (int i = 0, r = 0; i < requests.Count; i++)
-            {
-                int c = requests[i].Continuation.Count, first = segments[i].FirstRow + requests[i].Prompt.Count - 1;
-                hidden.AsSpan(first * h, c * h).CopyTo(picked.AsSpan(r * h));
-                r += c;
-            }
-            var logits = new float[(long)logitRows * v];
-            model.Logits(picked, logitRows, logits);
-
-            var results = new ScoredSequence[requests.Count];
-            for (int i = 0, r = 0; i < requests.Count; i++)
-            {
-                var continuation = requests[i].Continuation;
-                var logProbs = new float[continuation.Count];
-                for (int j = 0; j < continuation.Count; j++, r++)
-                    logProbs[j] = LogSoftmaxAt(logits.AsSpan(r * v, v), continuation[j]);
-                int[][]? routing = null;
-                if (routes is not null)
-                {
-                    int first = segments[i].FirstRow, length = segments[i].Length;
-                    routing = routes.Select(route => route.AsSpan(first * k, length * k).ToArray()).ToArray();
-                }
-                results[i] = new ScoredSequence { LogProbs = logProbs, Routing = routing };
-            }
-            return results;
-        }
-        finally
+        // Row p's logits predict token p + 1: the continuation's tokens are predicted by rows P-1 … P+C-2.
+        var picked = new float[(long)logitRows * h];
+        for (int i = 0, r = 0; i < requests.Count; i++)
         {
-            for (int m = 0; m < moe.Length; m++) moe[m].OnRoute = hooks[m];
+            int c = requests[i].Continuation.Count, first = segments[i].FirstRow + requests[i].Prompt.Count - 1;
+            hidden.AsSpan(first * h, c * h).CopyTo(picked.AsSpan(r * h));
+            r += c;
         }
+        var logits = new float[(long)logitRows * v];
+        model.Logits(picked, logitRows, logits);
+
+        var results = new ScoredSequence[requests.Count];
+        for (int i = 0, r = 0; i < requests.Count; i++)
+        {
+            var continuation = requests[i].Continuation;
+            var logProbs = new float[continuation.Count];
+            for (int j = 0; j < continuation.Count; j++, r++)
+                logProbs[j] = LogSoftmaxAt(logits.AsSpan(r * v, v), continuation[j]);
+            results[i] = new ScoredSequence { LogProbs = logProbs, Routing = routing?.Slice(segments[i].FirstRow, segments[i].Length) };
+        }
+        return results;
     }
 
     /// <summary>log softmax(logits)[index], accumulated in double.</summary>

@@ -34,7 +34,8 @@ public sealed class DecoderLayer
             : new SwiGlu(w, p + "mlp.", cfg.HiddenSize, cfg.IntermediateSize);
     }
 
-    public void Forward(Span<float> h, BatchLayout layout, IReadOnlyList<LayerKvCache> caches)
+    /// <param name="routing">When given, receives the experts this layer's MoE chose for every row (routing replay).</param>
+    public void Forward(Span<float> h, BatchLayout layout, IReadOnlyList<LayerKvCache> caches, RecordedRouting? routing = null)
     {
         int n = layout.RowCount, d = _inputNorm.Size;
         var pool = ArrayPool<float>.Shared;
@@ -45,7 +46,8 @@ public sealed class DecoderLayer
             Attention.Forward(xn, delta, layout, caches);
             VectorMath.Add(delta.AsSpan(0, n * d), h[..(n * d)]);
             _postAttentionNorm.ApplyRows(h, xn, n);
-            FeedForward.Forward(xn, delta, n);
+            if (routing is not null && FeedForward is MoeFeedForward moe) moe.Forward(xn, delta, n, routing.OfLayer(Index));
+            else FeedForward.Forward(xn, delta, n);
             VectorMath.Add(delta.AsSpan(0, n * d), h[..(n * d)]);
         }
         finally

@@ -121,10 +121,13 @@ public sealed partial class MimoModel : IDisposable
     /// <summary>
     /// Runs the decoder stack over the rows of <paramref name="layout"/> and writes the pre-norm hidden
     /// state [N, H] to <paramref name="hidden"/>. Each segment s continues the sequence cached in caches[s].
+    /// <paramref name="routing"/>, when given, receives the experts every MoE layer chose for every row.
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, BatchLayout layout, IReadOnlyList<SequenceCaches> caches, Span<float> hidden)
+    public void Forward(ReadOnlySpan<int> tokens, BatchLayout layout, IReadOnlyList<SequenceCaches> caches, Span<float> hidden,
+        RecordedRouting? routing = null)
     {
         if (tokens.Length != layout.RowCount) throw new ArgumentException("one token per row is needed");
+        routing?.CheckRows(layout.RowCount);
         if (caches.Count != layout.Segments.Count) throw new ArgumentException("one cache set per segment is needed");
         foreach (var p in layout.Positions)
             if (p >= Config.MaxPositionEmbeddings)
@@ -135,7 +138,7 @@ public sealed partial class MimoModel : IDisposable
         foreach (var layer in Layers)
         {
             for (int s = 0; s < caches.Count; s++) layerCaches[s] = caches[s].Main[layer.Index];
-            layer.Forward(hidden, layout, layerCaches);
+            layer.Forward(hidden, layout, layerCaches, routing);
         }
     }
 

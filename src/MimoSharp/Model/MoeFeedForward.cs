@@ -14,9 +14,6 @@ public sealed class MoeFeedForward : IFeedForward
 
     public TopKRouter Router { get; }
 
-    /// <summary>Optional hook that observes (row, chosen experts) for statistics and routing replay.</summary>
-    public Action<int, ReadOnlySpan<int>>? OnRoute { get; set; }
-
     internal MoeFeedForward(WeightLoader w, string prefix, Config.MimoConfig cfg)
     {
         _hidden = cfg.HiddenSize;
@@ -30,7 +27,13 @@ public sealed class MoeFeedForward : IFeedForward
 
     public long ActiveBytesPerToken => Router.Gate.StoredBytes + Router.TopK * _experts[0].ActiveBytesPerToken;
 
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n) => Forward(x, y, n, default);
+
+    /// <summary>
+    /// The FFN of <paramref name="n"/> rows; when <paramref name="route"/> is not empty it receives the experts each
+    /// row was sent to, [n, k] (what <see cref="RecordedRouting"/> keeps for routing replay).
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, Span<int> route)
     {
         int h = _hidden, k = Router.TopK, e = Router.Experts;
         var pool = ArrayPool<float>.Shared;
@@ -40,10 +43,8 @@ public sealed class MoeFeedForward : IFeedForward
         {
             Router.Logits(x, logits, n);
             for (int t = 0; t < n; t++)
-            {
                 Router.Route(logits.AsSpan(t * e, e), chosen.AsSpan(t * k, k), weights.AsSpan(t * k, k));
-                OnRoute?.Invoke(t, chosen.AsSpan(t * k, k));
-            }
+            if (!route.IsEmpty) chosen.AsSpan(0, n * k).CopyTo(route);
             // Group the (row, expert) assignments by expert with a counting sort: slots [start[ex], start[ex+1])
             // hold expert ex's rows in ascending order. Experts run in parallel, each writing its slots' outputs;
             // then every row sums its experts' outputs in ascending expert id, an order fixed by the row alone.

@@ -71,41 +71,41 @@ public class MopdTests(MopdWorkspace w) : IClassFixture<MopdWorkspace>
         int k = network.Config.NumExpertsPerTok, t = prompt.Length + continuation.Length;
         long[] all = [.. prompt.Select(x => (long)x), .. continuation.Select(x => (long)x)];
         using var tokens = tensor(all, [1, t]);
-        foreach (var (_, moe) in network.MoeLayers) moe.RecordIndices = true;
+        RecordedRouting Own(RecordedRouting? replay = null)
+        {
+            var own = new RecordedRouting(network.Config, t);
+            using (no_grad()) network.Hidden(tokens, replay, record: own).Dispose();
+            return own;
+        }
 
         // Same weights, no replay: the trainer's own choice agrees with the engine's (as sets per token).
-        using (no_grad()) network.Hidden(tokens).Dispose();
+        var unperturbed = Own();
         for (int m = 0; m < network.MoeLayers.Count; m++)
-            AssertSameExperts(scored.Routing![m], network.MoeLayers[m].Moe.LastIndices!, k, t);
+            AssertSameExperts(scored.Routing![m], unperturbed[m], k, t);
 
         // Perturb the routers so the trainer would route differently; with replay it must still use the engine's experts.
         using (no_grad())
             foreach (var (_, moe) in network.MoeLayers) moe.Gate.Weight.add_(randn_like(moe.Gate.Weight) * 5);
-        using (no_grad()) network.Hidden(tokens).Dispose();
+        var perturbed = Own();
         bool anyDiffers = false;
         for (int m = 0; m < network.MoeLayers.Count; m++)
-            anyDiffers |= !SameExperts(scored.Routing![m], network.MoeLayers[m].Moe.LastIndices!, k, t);
+            anyDiffers |= !SameExperts(scored.Routing![m], perturbed[m], k, t);
         Assert.True(anyDiffers, "the perturbation should change the trainer's own routing");
 
-        var replay = scored.Routing!.Select(r => tensor(r.Select(x => (long)x).ToArray(), [t, k])).ToArray();
-        network.ReplayRouting(replay);
-        using (no_grad()) network.Hidden(tokens).Dispose();
-        network.ReplayRouting(null);
+        var replayed = Own(replay: scored.Routing);
         for (int m = 0; m < network.MoeLayers.Count; m++)
-            Assert.Equal(scored.Routing![m].Select(x => (long)x).ToArray(), network.MoeLayers[m].Moe.LastIndices!.data<long>().ToArray());
-        foreach (var r in replay) r.Dispose();
+            Assert.Equal(scored.Routing![m], replayed[m]);
     }
 
-    private static bool SameExperts(int[] engine, Tensor trainer, int k, int t)
+    private static bool SameExperts(int[] engine, int[] trainer, int k, int t)
     {
-        var chosen = trainer.data<long>().ToArray();
         for (int row = 0; row < t; row++)
-            if (!engine.AsSpan(row * k, k).ToArray().Order().SequenceEqual(chosen.AsSpan(row * k, k).ToArray().Select(x => (int)x).Order()))
+            if (!engine.AsSpan(row * k, k).ToArray().Order().SequenceEqual(trainer.AsSpan(row * k, k).ToArray().Order()))
                 return false;
         return true;
     }
 
-    private static void AssertSameExperts(int[] engine, Tensor trainer, int k, int t) =>
+    private static void AssertSameExperts(int[] engine, int[] trainer, int k, int t) =>
         Assert.True(SameExperts(engine, trainer, k, t), "the trainer's routing differs from the engine's on identical weights");
 
     [Fact]

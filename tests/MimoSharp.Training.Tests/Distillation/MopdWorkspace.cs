@@ -19,8 +19,8 @@ public sealed class MopdWorkspace : IDisposable
     {
         Student = Run.Out("student");
         Teacher = Run.Out("teacher");
-        new MimoSharp.Training.Trainer.Trainer(Run.Options(Student, steps: 8) with { EvalEvery = 0 }, TextWriter.Null).Run();
-        new MimoSharp.Training.Trainer.Trainer(Run.Options(Teacher, steps: 60) with { EvalEvery = 0, Seed = 2 }, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(Run.Options(Student, steps: 8) with { EvalEvery = 0 }, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(Run.Options(Teacher, steps: 60) with { EvalEvery = 0, Seed = 2 }, TextWriter.Null).Run();
         string[] animals = ["cat", "dog", "fox", "owl", "bee", "cow"];
         TrainPrompts = Run.Out("rhymes.train.jsonl");
         HeldoutPrompts = Run.Out("rhymes.heldout.jsonl");

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using MimoSharp.Tests.Support;
 using MimoSharp.Text;
 using MimoSharp.Training.Data;
-using MimoSharp.Training.Trainer;
+using MimoSharp.Training.Pretraining;
 
 namespace MimoSharp.Training.Tests.Support;
 

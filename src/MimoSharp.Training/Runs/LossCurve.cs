@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace MimoSharp.Training.Trainer;
+namespace MimoSharp.Training.Runs;
 
 /// <summary>Draws the loss curves of a run as a self-contained SVG: training loss, MTP losses, held-out loss.</summary>
 public static class LossCurve

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using MimoSharp.Config;
 using static TorchSharp.torch;
 
-namespace MimoSharp.Training.Trainer;
+namespace MimoSharp.Training.Pretraining;
 
 /// <summary>
 /// Model FLOPs utilisation: the FLOPs a training step must do (the model's matmuls, PaLM-style — forward 2 per

@@ -1,7 +1,7 @@
 using MimoSharp.Training.Model;
 using static TorchSharp.torch;
 
-namespace MimoSharp.Training.Trainer;
+namespace MimoSharp.Training.Pretraining;
 
 /// <summary>Held-out figures: mean next-token loss, its perplexity, and per MTP depth its loss and top-1 accuracy.</summary>
 public sealed record EvalResult(long Tokens, double Loss, double[] MtpLoss, double[] MtpAccuracy)

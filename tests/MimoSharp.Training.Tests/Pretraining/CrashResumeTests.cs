@@ -3,10 +3,10 @@ using MimoSharp.Training.Checkpoints;
 using MimoSharp.Training.Distillation;
 using MimoSharp.Training.Tests.Distillation;
 using MimoSharp.Training.Tests.Support;
-using MimoSharp.Training.Trainer;
-using TrainerRun = MimoSharp.Training.Trainer.Trainer;
+using MimoSharp.Training.Pretraining;
+using TrainerRun = MimoSharp.Training.Pretraining.Trainer;
 
-namespace MimoSharp.Training.Tests.Trainer;
+namespace MimoSharp.Training.Tests.Pretraining;
 
 /// <summary>
 /// `mimo train` and `mimo distill` killed with SIGKILL at random moments — half of the kills the instant a checkpoint

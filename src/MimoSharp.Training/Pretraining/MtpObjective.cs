@@ -1,7 +1,7 @@
 using MimoSharp.Training.Model;
 using static TorchSharp.torch;
 
-namespace MimoSharp.Training.Trainer;
+namespace MimoSharp.Training.Pretraining;
 
 /// <summary>The losses of one batch: the total that is back-propagated, and its parts.</summary>
 public sealed record BatchLoss(Tensor Total, Tensor Main, Tensor[] Mtp) : IDisposable

@@ -5,10 +5,10 @@ using MimoSharp.Training.Checkpoints;
 using MimoSharp.Training.Data;
 using MimoSharp.Training.Model;
 using MimoSharp.Training.Tests.Support;
-using MimoSharp.Training.Trainer;
+using MimoSharp.Training.Pretraining;
 using static TorchSharp.torch;
 
-namespace MimoSharp.Training.Tests.Trainer;
+namespace MimoSharp.Training.Tests.Pretraining;
 
 public class TrainerTests
 {
@@ -18,7 +18,7 @@ public class TrainerTests
         using var run = new TinyRun();
         string output = run.Out("ckpt");
         var log = new StringWriter();
-        var result = new MimoSharp.Training.Trainer.Trainer(run.Options(output, steps: 40), log).Run();
+        var result = new MimoSharp.Training.Pretraining.Trainer(run.Options(output, steps: 40), log).Run();
 
         Assert.True(result.Finished);
         var state = TrainState.TryLoad(output)!;
@@ -48,13 +48,13 @@ public class TrainerTests
     {
         using var run = new TinyRun();
         var straight = run.Options(run.Out("straight"), steps: 16) with { Bf16 = false };
-        new MimoSharp.Training.Trainer.Trainer(straight, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(straight, TextWriter.Null).Run();
 
         var interrupted = straight with { OutputDirectory = run.Out("resumed"), MaxStepsThisRun = 7 };
-        var first = new MimoSharp.Training.Trainer.Trainer(interrupted, TextWriter.Null).Run();
+        var first = new MimoSharp.Training.Pretraining.Trainer(interrupted, TextWriter.Null).Run();
         Assert.False(first.Finished);
         Assert.Equal(7, first.Step);
-        var second = new MimoSharp.Training.Trainer.Trainer(interrupted with { Resume = true, MaxStepsThisRun = null }, TextWriter.Null).Run();
+        var second = new MimoSharp.Training.Pretraining.Trainer(interrupted with { Resume = true, MaxStepsThisRun = null }, TextWriter.Null).Run();
         Assert.True(second.Finished);
 
         var a = TrainState.TryLoad(straight.OutputDirectory)!;
@@ -72,9 +72,9 @@ public class TrainerTests
     {
         using var run = new TinyRun();
         var pre = run.Options(run.Out("pre"), steps: 30) with { EvalEvery = 0 };
-        new MimoSharp.Training.Trainer.Trainer(pre, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(pre, TextWriter.Null).Run();
         var tuned = pre with { OutputDirectory = run.Out("tuned"), ConfigPath = null, InitFrom = pre.OutputDirectory, Steps = 3, WarmupSteps = 1 };
-        new MimoSharp.Training.Trainer.Trainer(tuned, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(tuned, TextWriter.Null).Run();
 
         var before = TrainState.TryLoad(pre.OutputDirectory)!;
         var after = TrainState.TryLoad(tuned.OutputDirectory)!;
@@ -85,7 +85,7 @@ public class TrainerTests
         File.WriteAllText(Path.Combine(pre.OutputDirectory, "tokenizer.json"),
             MimoSharp.Text.TokenizerTruncation.Truncate(File.ReadAllBytes(run.Tokenizer), 290, run.Tokenizer));
         var e = Assert.Throws<InvalidOperationException>(() =>
-            new MimoSharp.Training.Trainer.Trainer(tuned with { OutputDirectory = run.Out("tuned2") }, TextWriter.Null).Run());
+            new MimoSharp.Training.Pretraining.Trainer(tuned with { OutputDirectory = run.Out("tuned2") }, TextWriter.Null).Run());
         Assert.Contains("differs from the tokenizer the corpus", e.Message);
     }
 

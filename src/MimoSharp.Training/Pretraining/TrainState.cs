@@ -1,7 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using MimoSharp.Training.Runs;
 
-namespace MimoSharp.Training.Trainer;
+namespace MimoSharp.Training.Pretraining;
 
 /// <summary>One logged training point.</summary>
 public sealed record TrainPoint(
@@ -26,10 +26,12 @@ public sealed record EvalPoint(
 /// training/state.json: where a run is (steps done, data position), how it was started (the settings that shape
 /// its trajectory, checked on resume), and its history. Written last when saving, so it marks a complete checkpoint.
 /// </summary>
-public sealed record TrainState
+public sealed record TrainState : IRunState
 {
-    public const string Folder = "training";
+    public const string Folder = TrainingRun.FolderName;
     public const string FileName = "state.json";
+
+    public static RunKind Kind { get; } = new("training", FileName, "trained");
 
     [JsonPropertyName("step")] public long Step { get; set; }
     [JsonPropertyName("data_position")] public long DataPosition { get; set; }
@@ -44,9 +46,15 @@ public sealed record TrainState
     [JsonPropertyName("history")] public List<TrainPoint> History { get; init; } = [];
     [JsonPropertyName("eval_history")] public List<EvalPoint> EvalHistory { get; init; } = [];
 
-    public static string PathIn(string checkpoint) => Path.Combine(checkpoint, Folder, FileName);
+    public static string PathIn(string checkpoint) => RunStateFile.PathIn<TrainState>(checkpoint);
 
-    public static TrainState? TryLoad(string checkpoint) => RunStateFile.TryLoad<TrainState>(PathIn(checkpoint), "training state");
+    public static TrainState? TryLoad(string checkpoint) => RunStateFile.TryLoad<TrainState>(checkpoint);
 
-    public void Save(string checkpoint) => RunStateFile.Save(PathIn(checkpoint), this);
+    public void Save(string checkpoint) => RunStateFile.Save(checkpoint, this);
+
+    public void ForgetAfter(long step)
+    {
+        History.RemoveAll(p => p.Step > step);
+        EvalHistory.RemoveAll(p => p.Step > step);
+    }
 }

@@ -1,9 +1,9 @@
 using MimoSharp.Config;
 using MimoSharp.Training.Optim;
 using MimoSharp.Training.Tests.Support;
-using MimoSharp.Training.Trainer;
+using MimoSharp.Training.Pretraining;
 
-namespace MimoSharp.Training.Tests.Trainer;
+namespace MimoSharp.Training.Tests.Pretraining;
 
 public class ScheduleAndFlopsTests
 {

@@ -1,13 +1,13 @@
 using MimoSharp.Training.Data;
 using MimoSharp.Training.Tests.Support;
 
-namespace MimoSharp.Training.Tests.Trainer;
+namespace MimoSharp.Training.Tests.Pretraining;
 
 /// <summary>Mistakes a user makes get one clear error naming the file or option at fault.</summary>
 public class BadInputTests
 {
-    private static Exception Fails(MimoSharp.Training.Trainer.TrainOptions options) =>
-        Assert.ThrowsAny<Exception>(() => new MimoSharp.Training.Trainer.Trainer(options, TextWriter.Null).Run());
+    private static Exception Fails(MimoSharp.Training.Pretraining.TrainOptions options) =>
+        Assert.ThrowsAny<Exception>(() => new MimoSharp.Training.Pretraining.Trainer(options, TextWriter.Null).Run());
 
     [Fact]
     public void MissingCorpus()
@@ -51,7 +51,7 @@ public class BadInputTests
     {
         using var run = new TinyRun();
         var options = run.Options(run.Out("ckpt"), steps: 4) with { EvalEvery = 0 };
-        new MimoSharp.Training.Trainer.Trainer(options, TextWriter.Null).Run();
+        new MimoSharp.Training.Pretraining.Trainer(options, TextWriter.Null).Run();
 
         var e = Fails(options with { Resume = true, BatchSize = 2, Steps = 8 });
         Assert.IsType<InvalidOperationException>(e);
