@@ -34,13 +34,13 @@ mimo() { dotnet "$dll" "$@"; }
 stage="$root/.cache/chat"
 rm -rf "$stage/text" && mkdir -p "$stage/text"
 python3 "$root/scripts/corpus/dialogues.py" "$corpus/text" "$stage/text/dialogues.txt" "$stage/heldout.jsonl" "$dialogues" 1
-# The replay: the first 2% of every pre-training source, cut at a document boundary.
+# The replay: the first 2% of every pre-training source, cut at a line break.
 python3 - "$corpus/text" "$stage/text/replay.txt" <<'PY'
 import pathlib, sys
 parts = []
 for path in sorted(pathlib.Path(sys.argv[1]).glob("*.txt")):
     text = path.read_text(encoding="utf-8")
-    cut = text.find("\n\f\n", len(text) // 50)
+    cut = text.find("\n", len(text) // 50)
     parts.append(text[:cut if cut > 0 else len(text) // 50] + "\n\f\n")
 pathlib.Path(sys.argv[2]).write_text("".join(parts), encoding="utf-8")
 PY
