@@ -14,24 +14,39 @@ public static class TrainingFlops
     /// <summary>Forward FLOPs per trained token at context <paramref name="context"/>, MTP depths included.</summary>
     public static double ForwardPerToken(MimoConfig c, int mtpDepths, int context)
     {
-        double h = c.HiddenSize, flops = 0;
-        for (int i = 0; i < c.NumHiddenLayers; i++)
-        {
-            bool swa = c.IsSlidingWindowLayer[i];
-            flops += Attention(c, swa ? c.Swa : c.Global, swa ? c.SlidingWindow : 0, context);
-            flops += c.IsMoeLayer[i]
-                ? 2 * h * c.NRoutedExperts + c.NumExpertsPerTok * 6 * h * c.MoeIntermediateSize
-                : 6 * h * c.IntermediateSize;
-        }
-        double lmHead = 2 * h * c.VocabSize;
-        flops += lmHead;
-        // Each MTP depth: eh_proj (2h → h), a sliding-window attention block, a dense SwiGLU and its own lm_head pass.
-        double mtp = 2 * 2 * h * h + Attention(c, c.Swa, c.SlidingWindow, context) + 6 * h * c.IntermediateSize + lmHead;
-        return flops + mtpDepths * mtp;
+        double flops = 0;
+        for (int i = 0; i < c.NumHiddenLayers; i++) flops += LayerAttention(c, i, context) + FeedForward(c, i);
+        return flops + LmHead(c) + mtpDepths * (MtpLayer(c, context) + LmHead(c));
     }
 
     /// <summary>Forward + backward (twice the forward) per trained token.</summary>
     public static double TrainingPerToken(MimoConfig c, int mtpDepths, int context) => 3 * ForwardPerToken(c, mtpDepths, context);
+
+    /// <summary>One lm_head pass (the main model's or an MTP depth's).</summary>
+    public static double LmHead(MimoConfig c) => 2.0 * c.HiddenSize * c.VocabSize;
+
+    /// <summary>Layer <paramref name="layer"/>'s FFN: the router and the selected experts, or the dense SwiGLU.</summary>
+    public static double FeedForward(MimoConfig c, int layer)
+    {
+        double h = c.HiddenSize;
+        return c.IsMoeLayer[layer]
+            ? 2 * h * c.NRoutedExperts + c.NumExpertsPerTok * 6 * h * c.MoeIntermediateSize
+            : 6 * h * c.IntermediateSize;
+    }
+
+    /// <summary>Layer <paramref name="layer"/>'s attention block: projections and the scores and values over its visible keys.</summary>
+    public static double LayerAttention(MimoConfig c, int layer, int context)
+    {
+        bool swa = c.IsSlidingWindowLayer[layer];
+        return Attention(c, swa ? c.Swa : c.Global, swa ? c.SlidingWindow : 0, context);
+    }
+
+    /// <summary>One MTP depth without its lm_head pass: eh_proj (2h → h), a sliding-window attention block, a dense SwiGLU.</summary>
+    public static double MtpLayer(MimoConfig c, int context)
+    {
+        double h = c.HiddenSize;
+        return 2 * 2 * h * h + Attention(c, c.Swa, c.SlidingWindow, context) + 6 * h * c.IntermediateSize;
+    }
 
     private static double Attention(MimoConfig c, AttentionShape s, int window, int context)
     {
