@@ -72,8 +72,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         if (_window == 0 && SinkBias is null)
         {
             // Plain causal attention in libtorch's fused call. Its flash kernel (no [T, T] scores) needs q/k and v of one
-            // head size; with MiMo's 3:2 layout (k 48, v 32 here) libtorch takes its math path, still ~8% faster than ours.
+            // head size; MiMo's values are narrower (3:2), so they are zero-padded to the key width and the padding's
+            // output columns dropped: more value FLOPs, but no [B, heads, T, T] score tensors through forward and backward.
+            if (s.VHeadDim < s.HeadDim) v = nn.functional.pad(v, [0, s.HeadDim - s.VHeadDim]);
             var fused = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // positional: the causal flag is spelled is_casual in this TorchSharp
+            if (s.VHeadDim < s.HeadDim) fused = fused.narrow(-1, 0, s.VHeadDim);
             return _o.forward(fused.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
         }
         if (_window > 0 && t >= 2 * _window)
