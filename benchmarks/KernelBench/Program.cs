@@ -28,7 +28,7 @@ foreach (var (name, rows, cols, copies) in shapes)
     var y = new float[inputs * rows];
     foreach (int threads in threadCounts)
     {
-        MatMul.MaxThreads = threads;
+        ComputePool.Threads = threads;
         int reps = Math.Max(copies, 2000 / inputs);
         // Long enough for the JIT's tiering to reach the optimised kernels.
         foreach (var matrices in byFormat)
@@ -105,12 +105,12 @@ static unsafe void ReadAll(byte[] codes, int threads)
         long length = codes.Length / threads / 64 * 64;
         fixed (byte* start = codes)
         {
-        byte* p = start + part * length, end = p + length;
-        var a = System.Runtime.Intrinsics.Vector128<int>.Zero;
-        for (; p + 64 <= end; p += 64)
-            a += System.Runtime.Intrinsics.Vector128.Load((int*)p) + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 16))
-                + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 32)) + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 48));
-        if (a == System.Runtime.Intrinsics.Vector128.Create(int.MinValue)) Console.Write(""); // keeps the loads
+            byte* p = start + part * length, end = p + length;
+            var a = System.Runtime.Intrinsics.Vector128<int>.Zero;
+            for (; p + 64 <= end; p += 64)
+                a += System.Runtime.Intrinsics.Vector128.Load((int*)p) + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 16))
+                    + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 32)) + System.Runtime.Intrinsics.Vector128.Load((int*)(p + 48));
+            if (a == System.Runtime.Intrinsics.Vector128.Create(int.MinValue)) Console.Write(""); // keeps the loads
         }
     });
 }

@@ -25,7 +25,7 @@ if (args.Length < 1 || args[0] is not ("logits" or "bench"))
 }
 var opts = Options.Parse(args.Skip(1).ToArray());
 int threads = opts.Int("threads", Environment.ProcessorCount);
-MatMul.MaxThreads = threads;
+ComputePool.Threads = threads;
 string model = opts.Get("model") ?? throw new ArgumentException("--model is required");
 string? temp = null, synthetic = null;
 string gguf = model;

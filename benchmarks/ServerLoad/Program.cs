@@ -18,7 +18,7 @@ Microsoft.AspNetCore.Builder.WebApplication? app = null;
 string url;
 if (options.Model is { } modelDir)
 {
-    MimoSharp.Tensors.MatMul.MaxThreads = options.Threads;
+    MimoSharp.Tensors.ComputePool.Threads = options.Threads;
     engine = MimoEngine.Load(modelDir, new EngineOptions { MaxRunningSequences = options.MaxRunning, MaxQueuedRequests = 1024 });
     app = OpenAiServer.Create(engine, new ServerOptions { Host = "127.0.0.1", Port = 0, LogLevel = LogLevel.Warning });
     await app.StartAsync();

@@ -26,9 +26,8 @@ internal static class BenchCommand
         var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, promptLen, gen, reps, text, bandwidth, threads, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = Cli.LoadModel(dir, r.GetValue(quant));
+            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads));
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
             int[] prompt;
@@ -63,7 +62,7 @@ internal static class BenchCommand
             // Each decoded token also reads the whole KV cache once: at long contexts that is most of the bytes. Counted at
             // the middle of the decoded span (float32 cache; the window layers hold a fixed amount).
             long kvBytesPerToken = ModelSummary.Of(m).KvBytesFor(prompt.Length + g / 2);
-            double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(Tensors.MatMul.MaxThreads);
+            double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(m.Threads);
             double limit = bandwidthBytes / (bytesPerToken + kvBytesPerToken);
             var perDepth = Enumerable.Range(1, kMax).Select(k => new
             {
@@ -79,7 +78,7 @@ internal static class BenchCommand
             var result = new
             {
                 model = dir,
-                threads = Tensors.MatMul.MaxThreads,
+                threads = m.Threads,
                 prompt_tokens = prompt.Length,
                 generated_tokens = g,
                 prefill_tokens_per_s = Med(0, s => s.PrefillTokensPerSecond),

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using MimoSharp.Inference;
-using MimoSharp.Model;
 using MimoSharp.Text;
 
 namespace MimoSharp.Cli.Commands;
@@ -22,9 +21,8 @@ internal static class ChatCommand
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
-            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = MimoModel.Load(dir);
+            using var m = Cli.LoadModel(dir, quant: null, Cli.Threads(r, threads));
             var tokenizer = Cli.TryLoadTokenizer(dir)
                 ?? throw new ArgumentException($"chat needs {Path.Combine(dir, "tokenizer.json")}");
             var stops = new List<int>(m.Config.EosTokenIds);

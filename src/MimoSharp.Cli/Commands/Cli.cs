@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using MimoSharp.Checkpoints;
 using MimoSharp.Config;
+using MimoSharp.Training.Checkpoints;
 
 namespace MimoSharp.Cli.Commands;
 
@@ -39,20 +40,46 @@ internal static class Cli
         return File.Exists(path) ? Text.Tokenizer.FromFile(path) : null;
     }
 
-    public static Option<string> QuantOption() => new("--quant")
+    /// <summary>The --quant values of the commands that run a model, and the format each quantises the linear weights to.</summary>
+    private static readonly OrderedDictionary<string, Tensors.WeightFormat?> s_loadQuantizations = new()
     {
-        Description = "quantise linear weights at load: q8_0, q4_k, or none to compute on the stored weights",
-        DefaultValueFactory = _ => "none",
+        ["none"] = null,
+        ["q8_0"] = Tensors.WeightFormat.Q8_0,
+        ["q4_k"] = Tensors.WeightFormat.Q4_K,
     };
 
-    /// <summary>Loads a model folder with the --quant choice.</summary>
-    public static Model.MimoModel LoadModel(string dir, string? quant) => Model.MimoModel.Load(dir, quant?.ToLowerInvariant() switch
+    public static Option<string> QuantOption() =>
+        Choice("--quant", "quantise linear weights at load, or none to compute on the stored weights", s_loadQuantizations, "none");
+
+    /// <summary>Loads a model folder with the --quant choice, computing on <paramref name="threads"/> threads.</summary>
+    public static Model.MimoModel LoadModel(string dir, string? quant, int threads) => Model.MimoModel.Load(dir, new Model.ModelLoadOptions
     {
-        null or "" or "none" => null,
-        "q8_0" => Tensors.WeightFormat.Q8_0,
-        "q4_k" => Tensors.WeightFormat.Q4_K,
-        _ => throw new ArgumentException($"--quant \"{quant}\" is not supported: use q8_0, q4_k or none"),
+        Quantization = quant is null ? null : s_loadQuantizations[quant],
+        Threads = threads,
     });
+
+    /// <summary>The --save-dtype values of train and distill.</summary>
+    private static readonly OrderedDictionary<string, WeightDType> s_saveDTypes = new()
+    {
+        ["f32"] = WeightDType.F32,
+        ["bf16"] = WeightDType.BF16,
+    };
+
+    public static Option<string> SaveDTypeOption(WeightDType fallback) =>
+        Choice("--save-dtype", "stored weight dtype", s_saveDTypes, s_saveDTypes.First(kv => kv.Value == fallback).Key);
+
+    public static WeightDType SaveDType(string value) => s_saveDTypes[value];
+
+    /// <summary>
+    /// An option that takes one of the names of <paramref name="choices"/>: System.CommandLine lists them in the help and
+    /// refuses any other value with its own error.
+    /// </summary>
+    public static Option<string> Choice<T>(string name, string description, OrderedDictionary<string, T> choices, string fallback)
+    {
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => fallback };
+        option.AcceptOnlyFromAmong([.. choices.Keys]);
+        return option;
+    }
 
     /// <summary>An option with a default (System.CommandLine shows it in the help as [default: …]).</summary>
     public static Option<T> Defaulted<T>(string name, string description, T fallback) =>
@@ -60,11 +87,15 @@ internal static class Cli
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object on stdout (logs go to stderr)" };
 
-    public static Option<int> ThreadsOption() => new("--threads")
+    /// <param name="fallback">The default of the options record the command fills; every core where there is none.</param>
+    public static Option<int> ThreadsOption(int? fallback = null) => new("--threads")
     {
         Description = "compute threads (default: all cores)",
-        DefaultValueFactory = _ => Environment.ProcessorCount,
+        DefaultValueFactory = _ => fallback ?? Environment.ProcessorCount,
     };
+
+    /// <summary>The --threads value as a thread count (at least 1).</summary>
+    public static int Threads(ParseResult r, Option<int> threads) => Math.Max(1, r.GetValue(threads));
 
     public static int[] ParseTokens(string text)
     {

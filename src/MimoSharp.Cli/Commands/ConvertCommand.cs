@@ -15,11 +15,7 @@ internal static class ConvertCommand
     {
         var model = Cli.ModelOption();
         var to = new Option<string>("--to") { Description = "output format: gguf", Required = true };
-        var quant = new Option<string>("--quant")
-        {
-            Description = "type of the linear weights: f32, f16, bf16, q8_0, q4_k, or auto to keep each matrix's stored float type",
-            DefaultValueFactory = _ => "auto",
-        };
+        var quant = Cli.Choice("--quant", "type of the linear weights (auto keeps each matrix's stored float type)", GgufExport.Types, "auto");
         var output = new Option<string>("--out", "-o") { Description = "output file (.gguf)", Required = true };
         var name = new Option<string?>("--name") { Description = "general.name written to the file (default: the model folder's name)" };
         var json = Cli.JsonOption();
@@ -28,7 +24,7 @@ internal static class ConvertCommand
         {
             string format = r.GetValue(to)!.ToLowerInvariant();
             if (format != "gguf") throw new ArgumentException($"--to \"{r.GetValue(to)}\" is not supported: use gguf");
-            var type = GgufExport.ParseType(r.GetValue(quant));
+            var type = GgufExport.Types[r.GetValue(quant)!];
             string dir = Cli.ResolveModel(r.GetValue(model));
             string outPath = r.GetValue(output)!;
             if (Path.GetFullPath(outPath) == Path.GetFullPath(dir))

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using MimoSharp.Training.Checkpoints;
 using MimoSharp.Training.Distillation;
 
 namespace MimoSharp.Cli.Commands;
@@ -15,29 +14,30 @@ public static class DistillCommands
         var prompts = Named("--prompts", "NAME=FILE: the domain's training prompts, JSON Lines {\"prompt\", \"answer\"?, \"reference\"?, \"max_tokens\"?, \"stop\"?}", required: true);
         var evalPrompts = Named("--eval", "NAME=FILE: the domain's held-out prompts for the curves", required: false);
         var output = new Option<string>("--out") { Description = "checkpoint folder to write (student + training/ state + curves)", Required = true };
-        var steps = Opt("--steps", "rollout-and-update steps", 100);
-        var perStep = Opt("--prompts-per-step", "prompts rolled out per step, spread evenly over the domains", 24);
-        var miniBatches = Opt("--mini-batches", "optimizer steps per rollout batch", 2);
-        var lr = Opt("--lr", "peak learning rate (constant after warm-up)", 1e-4);
-        var warmup = Opt("--warmup", "warm-up steps", 5);
-        var weightDecay = Opt("--weight-decay", "AdamW weight decay", 0.0);
-        var gradClip = Opt("--grad-clip", "gradient-norm clip", 1.0);
-        var temperature = Opt("--temperature", "rollout sampling temperature (1 = the policy)", 1f);
-        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", 32);
-        var isCap = Opt("--is-cap", "cap of the importance ratio π_θ/π_rollout", 2.0);
-        var outcome = Opt("--outcome-weight", "weight of the outcome reward on prompts with an answer", 0.0);
+        var d = Defaults;
+        var steps = Opt("--steps", "rollout-and-update steps", d.Steps);
+        var perStep = Opt("--prompts-per-step", "prompts rolled out per step, spread evenly over the domains", d.PromptsPerStep);
+        var miniBatches = Opt("--mini-batches", "optimizer steps per rollout batch", d.MiniBatches);
+        var lr = Opt("--lr", "peak learning rate (constant after warm-up)", d.LearningRate);
+        var warmup = Opt("--warmup", "warm-up steps", d.WarmupSteps);
+        var weightDecay = Opt("--weight-decay", "AdamW weight decay", d.WeightDecay);
+        var gradClip = Opt("--grad-clip", "gradient-norm clip", d.GradClip);
+        var temperature = Opt("--temperature", "rollout sampling temperature (1 = the policy)", d.Temperature);
+        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", d.MaxTokens);
+        var isCap = Opt("--is-cap", "cap of the importance ratio π_θ/π_rollout", d.ImportanceCap);
+        var outcome = Opt("--outcome-weight", "weight of the outcome reward on prompts with an answer", d.OutcomeWeight);
         var noReplay = new Option<bool>("--no-routing-replay") { Description = "let the training forward route by itself (turns R3 off, to measure its effect)" };
         var offPolicy = new Option<bool>("--off-policy") { Description = "baseline: fine-tune the student on teacher samples instead (same steps and prompts)" };
-        var mtpWeight = Opt("--mtp-weight", "weight of the MTP heads' loss on the sampled sequences", 0.1);
-        var speculative = Opt("--speculative", "MTP draft depth for rollouts (0 = plain decoding)", 0);
-        var evalEvery = Opt("--eval-every", "steps between held-out evaluations (0 = never)", 10);
-        var evalPrompts2 = Opt("--eval-prompts", "held-out prompts evaluated per domain", 64);
-        var saveEvery = Opt("--save-every", "steps between checkpoints", 10);
-        var seed = Opt("--seed", "random seed", 1UL);
+        var mtpWeight = Opt("--mtp-weight", "weight of the MTP heads' loss on the sampled sequences", d.MtpWeight);
+        var speculative = Opt("--speculative", "MTP draft depth for rollouts (0 = plain decoding)", d.Speculative);
+        var evalEvery = Opt("--eval-every", "steps between held-out evaluations (0 = never)", d.EvalEvery);
+        var evalPrompts2 = Opt("--eval-prompts", "held-out prompts evaluated per domain", d.EvalPromptsPerDomain);
+        var saveEvery = Opt("--save-every", "steps between checkpoints", d.SaveEvery);
+        var seed = Opt("--seed", "random seed", d.Seed);
         var resume = new Option<bool>("--resume") { Description = "continue the run saved in --out" };
         var maxSteps = new Option<int?>("--max-steps-this-run") { Description = "save and stop after this many steps (resume later with --resume)" };
-        var saveDtype = new Option<string>("--save-dtype") { Description = "stored weight dtype: f32 or bf16", DefaultValueFactory = _ => "f32" };
-        var threads = Cli.ThreadsOption();
+        var saveDtype = Cli.SaveDTypeOption(d.SaveDType);
+        var threads = Cli.ThreadsOption(d.Threads);
         var json = Cli.JsonOption();
         var cmd = new Command("distill", "multi-teacher on-policy distillation (MOPD): the student samples, domain teachers score every token")
         {
@@ -75,12 +75,7 @@ public static class DistillCommands
                 Seed = r.GetValue(seed),
                 Resume = r.GetValue(resume),
                 MaxStepsThisRun = r.GetValue(maxSteps),
-                SaveDType = r.GetValue(saveDtype)?.ToLowerInvariant() switch
-                {
-                    "f32" => WeightDType.F32,
-                    "bf16" => WeightDType.BF16,
-                    var other => throw new ArgumentException($"--save-dtype \"{other}\" is not supported: use f32 or bf16"),
-                },
+                SaveDType = Cli.SaveDType(r.GetValue(saveDtype)!),
                 Threads = r.GetValue(threads),
             };
             var result = new Distiller(options, Console.Error, new DistillProgressLine(Console.Error)).Run();
@@ -125,8 +120,8 @@ public static class DistillCommands
         var teachers = Named("--teacher", "NAME=DIR: the teacher of a domain", required: true);
         var evalPrompts = Named("--eval", "NAME=FILE: the domain's held-out prompts", required: true);
         var count = Opt("--eval-prompts", "held-out prompts evaluated per domain", 200);
-        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", 32);
-        var seed = Opt("--seed", "random seed of the sampled responses", 1UL);
+        var maxTokens = Opt("--max-tokens", "response length for prompts that do not set max_tokens", Defaults.MaxTokens);
+        var seed = Opt("--seed", "random seed of the sampled responses", Defaults.Seed);
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
         var cmd = new Command("eval", "reverse KL to each domain teacher, exact-match accuracy and reference perplexity on held-out prompts")
@@ -135,7 +130,7 @@ public static class DistillCommands
         };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            MimoSharp.Tensors.ComputePool.Threads = Math.Max(1, r.GetValue(threads));
+            using var computeThreads = MimoSharp.Tensors.ComputePool.UseThreads(Cli.Threads(r, threads));
             var results = DomainEvaluation.Run(r.GetValue(model)!, Parse(r.GetValue(teachers), "--teacher"), Parse(r.GetValue(evalPrompts), "--eval"),
                 r.GetValue(count), r.GetValue(maxTokens), r.GetValue(seed));
             if (r.GetValue(json))
@@ -176,6 +171,11 @@ public static class DistillCommands
     }
 
     private static Option<T> Opt<T>(string name, string description, T fallback) => Cli.Defaulted(name, description, fallback);
+
+    /// <summary>The option defaults, from <see cref="DistillOptions"/> itself.</summary>
+    private static DistillOptions Defaults => new() { Student = "", Teachers = s_none, Prompts = s_none, OutputDirectory = "" };
+
+    private static readonly Dictionary<string, string> s_none = [];
 
     private static Command CreateData()
     {

@@ -28,9 +28,8 @@ internal static class GenerateCommand
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
-            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = Cli.LoadModel(dir, r.GetValue(quant));
+            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads));
             var tokenizer = Cli.TryLoadTokenizer(dir);
             string? promptText = r.GetValue(promptOption) ?? r.GetValue(text);
             string? tokenText = r.GetValue(tokens);

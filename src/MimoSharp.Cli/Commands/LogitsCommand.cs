@@ -18,8 +18,7 @@ internal static class LogitsCommand
         var cmd = new Command("logits", "write logits, hidden_prenorm and mtp.{k}.logits (F32) for a token sequence") { model, quant, tokens, output, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
-            using var m = Cli.LoadModel(Cli.ResolveModel(r.GetValue(model)), r.GetValue(quant));
+            using var m = Cli.LoadModel(Cli.ResolveModel(r.GetValue(model)), r.GetValue(quant), Cli.Threads(r, threads));
             var ids = Cli.ParseTokens(r.GetValue(tokens)!);
             Generator.ValidatePrompt(m, ids);
             var outs = TeacherForcing.Run(m, ids);

@@ -6,11 +6,13 @@ namespace MimoSharp.Cli.Commands;
 /// <summary>The sampling flags shared by generate, chat and bench.</summary>
 internal sealed class SamplingCliOptions
 {
-    public Option<float> Temperature { get; } = new("--temperature") { Description = "0 = greedy (argmax, lowest id on ties)", DefaultValueFactory = _ => 0f };
+    private static readonly SamplingOptions s_defaults = new();
+
+    public Option<float> Temperature { get; } = new("--temperature") { Description = "0 = greedy (argmax, lowest id on ties)", DefaultValueFactory = _ => s_defaults.Temperature };
     public Option<int> TopK { get; } = new("--top-k") { Description = "keep the k most likely tokens (0 = off)" };
-    public Option<float> TopP { get; } = new("--top-p") { Description = "nucleus sampling mass (1 = off)", DefaultValueFactory = _ => 1f };
+    public Option<float> TopP { get; } = new("--top-p") { Description = "nucleus sampling mass (1 = off)", DefaultValueFactory = _ => s_defaults.TopP };
     public Option<float> MinP { get; } = new("--min-p") { Description = "drop tokens below min-p × the top probability (0 = off)" };
-    public Option<float> RepetitionPenalty { get; } = new("--repetition-penalty") { Description = "HF repetition penalty (1 = off)", DefaultValueFactory = _ => 1f };
+    public Option<float> RepetitionPenalty { get; } = new("--repetition-penalty") { Description = "HF repetition penalty (1 = off)", DefaultValueFactory = _ => s_defaults.RepetitionPenalty };
     public Option<ulong?> Seed { get; } = new("--seed") { Description = "random seed; the same seed gives the same output" };
 
     public void AddTo(Command cmd)

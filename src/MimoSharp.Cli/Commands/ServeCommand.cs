@@ -10,27 +10,28 @@ internal static class ServeCommand
     public static Command Create()
     {
         var model = Cli.ModelOption();
-        var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
+        var e = new EngineOptions();
+        var s = new ServerOptions();
+        var host = new Option<string>("--host") { Description = "address to listen on", DefaultValueFactory = _ => s.Host };
+        var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => s.Port };
         var name = new Option<string?>("--served-model-name") { Description = "the \"model\" name clients send (default: the model folder's name)" };
-        var maxRunning = new Option<int>("--max-running") { Description = "sequences decoded together in one batch", DefaultValueFactory = _ => 16 };
-        var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait for a slot; beyond, HTTP 429", DefaultValueFactory = _ => 64 };
+        var maxRunning = new Option<int>("--max-running") { Description = "sequences decoded together in one batch", DefaultValueFactory = _ => e.MaxRunningSequences };
+        var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait for a slot; beyond, HTTP 429", DefaultValueFactory = _ => e.MaxQueuedRequests };
         var maxContext = new Option<int?>("--max-context") { Description = "prompt + completion tokens per request (default: max_position_embeddings)" };
         var maxTokens = new Option<int?>("--max-tokens-limit") { Description = "largest max_tokens a request may ask for (default: the context)" };
-        var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => 600 };
+        var timeout = new Option<double>("--timeout") { Description = "seconds one request may take, queueing included (then 504)", DefaultValueFactory = _ => s.RequestTimeout.TotalSeconds };
         var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step, fixed (0 = off). Default: adaptive up to every MTP layer for greedy and unseeded requests, plain for seeded sampling" };
         var adaptive = new Option<bool>("--adaptive-speculation") { Description = "choose the draft depth per step from measured costs (greedy and unseeded requests only)" };
         var apiKey = new Option<string?>("--api-key") { Description = "key clients must send as 'Authorization: Bearer KEY' (default: $MIMO_API_KEY; none = open)" };
-        var maxConnections = new Option<int>("--max-connections") { Description = "open TCP connections accepted at once", DefaultValueFactory = _ => 256 };
+        var maxConnections = new Option<int>("--max-connections") { Description = "open TCP connections accepted at once", DefaultValueFactory = _ => s.MaxConnections };
         var rateLimit = new Option<int?>("--rate-limit") { Description = $"requests per minute per client address, 0 = unlimited (default: unlimited on loopback, {ServerOptions.PublicRequestsPerMinute} otherwise)" };
-        var maxBody = new Option<int>("--max-body-kb") { Description = "largest request body in KiB (413 beyond)", DefaultValueFactory = _ => 8192 };
+        var maxBody = new Option<int>("--max-body-kb") { Description = "largest request body in KiB (413 beyond)", DefaultValueFactory = _ => (int)(s.MaxRequestBodyBytes / 1024) };
         var noChatPage = new Option<bool>("--no-chat-page") { Description = "do not serve the browser chat page at GET / (API only)" };
         var threads = Cli.ThreadsOption();
         var cmd = new Command("serve", "serve a model over an OpenAI-compatible HTTP API (chat/completions, completions, models, health, metrics)")
             { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, apiKey, maxConnections, rateLimit, maxBody, noChatPage, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            Tensors.MatMul.MaxThreads = Math.Max(1, r.GetValue(threads));
             var engineOptions = new EngineOptions
             {
                 ModelId = r.GetValue(name),
@@ -40,6 +41,7 @@ internal static class ServeCommand
                 MaxTokensLimit = r.GetValue(maxTokens),
                 Speculative = r.GetValue(speculative),
                 AdaptiveSpeculation = r.GetValue(adaptive),
+                Threads = Cli.Threads(r, threads),
             };
             double seconds = r.GetValue(timeout);
             if (!(seconds > 0) || double.IsInfinity(seconds))
@@ -101,6 +103,7 @@ internal static class ServeCommand
         nameof(EngineOptions.MaxTokensLimit) => "--max-tokens-limit",
         nameof(EngineOptions.Speculative) => "--speculative",
         nameof(EngineOptions.ModelId) => "--served-model-name",
+        nameof(EngineOptions.Threads) => "--threads",
         nameof(ServerOptions.Host) => "--host",
         nameof(ServerOptions.Port) => "--port",
         nameof(ServerOptions.ApiKey) => "--api-key",

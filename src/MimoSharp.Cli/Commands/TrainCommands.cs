@@ -42,9 +42,9 @@ public static class TrainCommands
         var saveEvery = Opt("--save-every", "steps between checkpoints", d.SaveEvery);
         var logEvery = Opt("--log-every", "steps between log lines and metrics records", d.LogEvery);
         var bf16 = new Option<bool>("--bf16") { Description = "run matmuls in bfloat16 (fp32 master weights); faster only on CPUs with native bf16 (AVX512-BF16/AMX)" };
-        var saveDtype = new Option<string>("--save-dtype") { Description = "stored weight dtype: bf16 or f32", DefaultValueFactory = _ => "bf16" };
+        var saveDtype = Cli.SaveDTypeOption(d.SaveDType);
         var maxSteps = new Option<int?>("--max-steps-this-run") { Description = "save and stop after this many steps (resume later with --resume)" };
-        var threads = Cli.ThreadsOption();
+        var threads = Cli.ThreadsOption(d.Threads);
         var cmd = new Command("train", "pre-train (or fine-tune) a MiMo model with next-token + MTP losses")
         {
             data, output, config, initFrom, resume, mtpLayers, steps, batch, context, lr, minLr, warmup, decayFraction, weightDecay, clip, mtpWeight,
@@ -77,14 +77,9 @@ public static class TrainCommands
                 SaveEvery = r.GetValue(saveEvery),
                 LogEvery = r.GetValue(logEvery),
                 Bf16 = r.GetValue(bf16),
-                SaveDType = r.GetValue(saveDtype) switch
-                {
-                    "bf16" => WeightDType.BF16,
-                    "f32" => WeightDType.F32,
-                    var other => throw new ArgumentException($"--save-dtype must be bf16 or f32, got {other}"),
-                },
+                SaveDType = Cli.SaveDType(r.GetValue(saveDtype)!),
                 MaxStepsThisRun = r.GetValue(maxSteps),
-                Threads = Math.Max(1, r.GetValue(threads)),
+                Threads = Cli.Threads(r, threads),
             };
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -173,8 +168,8 @@ public static class TrainCommands
         var input = new Option<string>("--input") { Description = "folder of UTF-8 *.txt files, one per source", Required = true };
         var tokenizer = new Option<string>("--tokenizer") { Description = "tokenizer.json to encode with", Required = true };
         var output = new Option<string>("--out") { Description = "packed corpus folder to write", Required = true };
-        var heldout = new Option<double>("--heldout") { Description = "fraction of every source kept for held-out evaluation", DefaultValueFactory = _ => 0.01 };
-        var shard = new Option<long>("--shard-tokens") { Description = "tokens per shard file", DefaultValueFactory = _ => 4_000_000 };
+        var heldout = Opt("--heldout", "fraction of every source kept for held-out evaluation", CorpusPacker.DefaultHeldoutFraction);
+        var shard = Opt("--shard-tokens", "tokens per shard file", CorpusPacker.DefaultShardTokens);
         var special = new Option<bool>("--special-tokens") { Description = "encode the tokenizer's added tokens (<|im_start|>, <|im_end|>…) written in the text as their ids, for chat-format text" };
         var pack = new Command("pack", "tokenize text files into train / held-out shards (uint32 ids) with meta.json")
         {

@@ -34,6 +34,9 @@ public sealed record EngineOptions
     /// </summary>
     public bool AdaptiveSpeculation { get; init; }
 
+    /// <summary>Threads the model computes on, the scheduler's included; null = the process default (every core).</summary>
+    public int? Threads { get; init; }
+
     /// <summary>Checks the values before anything is loaded; names the option at fault.</summary>
     public void Validate()
     {
@@ -47,6 +50,8 @@ public sealed record EngineOptions
             throw new ArgumentOutOfRangeException(nameof(MaxTokensLimit), $"max tokens limit must be ≥ 1, got {MaxTokensLimit}");
         if (Speculative is < 0)
             throw new ArgumentOutOfRangeException(nameof(Speculative), $"speculative draft depth must be ≥ 0, got {Speculative}");
+        if (Threads is < 1)
+            throw new ArgumentOutOfRangeException(nameof(Threads), $"threads must be ≥ 1, got {Threads}");
         if (ModelId is { Length: 0 })
             throw new ArgumentException("the model id must not be empty", nameof(ModelId));
     }

@@ -18,8 +18,15 @@ public static class CorpusPacker
     /// <summary>The held-out text itself, beside the shards, for <c>mimo eval --text-file</c>.</summary>
     public const string HeldoutTextFileName = "heldout.txt";
 
+    /// <summary>Share of every source kept for held-out evaluation unless told otherwise.</summary>
+    public const double DefaultHeldoutFraction = 0.01;
+
+    /// <summary>Tokens per shard file unless told otherwise.</summary>
+    public const long DefaultShardTokens = 4_000_000;
+
     public static CorpusMeta Pack(string inputDirectory, string tokenizerPath, string outputDirectory,
-        double heldoutFraction = 0.01, long shardTokens = 4_000_000, TextWriter? log = null, bool parseSpecialTokens = false)
+        double heldoutFraction = DefaultHeldoutFraction, long shardTokens = DefaultShardTokens, TextWriter? log = null,
+        bool parseSpecialTokens = false)
     {
         if (!Directory.Exists(inputDirectory)) throw new DirectoryNotFoundException($"input folder {inputDirectory} not found");
         if (heldoutFraction is <= 0 or >= 1) throw new ArgumentException($"--heldout must be in (0, 1), got {heldoutFraction}");

@@ -77,13 +77,13 @@ public static unsafe class GgufCheckpoint
 
         long vocab = f.Int(K("vocab_size"))
                      ?? f.Array("tokenizer.ggml.tokens")?.Count
-                     ?? (f.Tensors.TryGetValue(GgufMimo2.TokenEmbedding, out var emb) ? emb.Dims[1] : 0);
+                     ?? (f.Tensors.TryGetValue(GgufMimo2.ToGguf("model.embed_tokens.weight", layers)!, out var emb) ? emb.Dims[1] : 0);
 
         var ff = f.IntPerLayer(K("feed_forward_length"), blocks);
         long intermediate = 0;
         if (ff is not null)
             for (int i = 0; i < blocks; i++) intermediate = Math.Max(intermediate, ff[i]);
-        if (intermediate == 0 && f.Tensors.TryGetValue("blk.0.ffn_gate.weight", out var gate0)) intermediate = gate0.Dims[1];
+        if (intermediate == 0 && f.Tensors.TryGetValue(GgufMimo2.Block(0, "mlp.gate_proj.weight"), out var gate0)) intermediate = gate0.Dims[1];
 
         var pattern = new JsonArray();
         var moe = new JsonArray();
@@ -92,15 +92,15 @@ public static unsafe class GgufCheckpoint
         {
             bool swa = swaPattern[i] != 0;
             pattern.Add(swa ? 1 : 0);
-            moe.Add(f.Tensors.ContainsKey($"blk.{i}.ffn_gate_inp.weight") ? 1 : 0);
-            if (f.Tensors.ContainsKey($"blk.{i}.attn_sinks.weight"))
+            moe.Add(f.Tensors.ContainsKey(GgufMimo2.Block(i, "mlp.gate.weight")) ? 1 : 0);
+            if (f.Tensors.ContainsKey(GgufMimo2.Block(i, "self_attn.attention_sink_bias")))
             {
                 if (swa) sinksSwa = true;
                 else sinksFull = true;
             }
         }
         for (int i = layers; i < blocks; i++)
-            if (f.Tensors.ContainsKey($"blk.{i}.attn_sinks.weight")) sinksSwa = true;
+            if (f.Tensors.ContainsKey(GgufMimo2.Block(i, "self_attn.attention_sink_bias"))) sinksSwa = true;
 
         double ropeTheta = f.Float(K("rope.freq_base")) ?? 10000.0;
         var eos = f.Int("tokenizer.ggml.eos_token_id");
@@ -208,14 +208,13 @@ public static unsafe class GgufCheckpoint
                 Put(prefix + "self_attn.v_proj.weight", t, [v, t.Dims[0]], (q + k) * rowBytes, v * rowBytes);
                 continue;
             }
-            var expert = Array.Find(GgufMimo2.ExpertNames, e => e.Gguf == suffix);
-            if (expert.Gguf is not null && block < layers)
+            if (GgufMimo2.Experts(suffix) is { } experts && block < layers)
             {
                 if (t.Dims.Length != 3)
                     throw new CheckpointException($"{f.Path}: tensor {t.Name} has dims {t.DimsText}, expected [cols, rows, experts]");
                 long perExpert = rowBytes * t.Dims[1];
                 for (int e = 0; e < t.Dims[2]; e++)
-                    Put($"{prefix}mlp.experts.{e}.{expert.Projection}.weight", t, [t.Dims[1], t.Dims[0]], e * perExpert, perExpert);
+                    Put(prefix + experts.OfExpert(e), t, [t.Dims[1], t.Dims[0]], e * perExpert, perExpert);
                 continue;
             }
             throw new CheckpointException($"{f.Path}: tensor {t.Name} is not part of the mimo2 architecture as MimoSharp runs it");

@@ -101,48 +101,33 @@ public static class GgufExport
             w.AddTensor(gguf, [m.Cols, m.Rows], type, s => WriteRows(s, m, type));
         }
 
-        Matrix("model.embed_tokens.weight", GgufMimo2.TokenEmbedding, quantizable: false);
-        Vector("model.norm.weight", GgufMimo2.OutputNorm);
-        Matrix("lm_head.weight", GgufMimo2.Output);
+        void Write(GgufMimo2.TensorName n, string hub, string gguf)
+        {
+            if (n.Kind == GgufMimo2.Kind.Vector) Vector(hub, gguf);
+            else Matrix(hub, gguf, quantizable: n.Kind == GgufMimo2.Kind.Matrix);
+        }
+
+        foreach (var n in GgufMimo2.GlobalNames) Write(n, n.Hub, n.Gguf);
         for (int b = 0; b < blocks; b++)
         {
             bool mtp = b >= layers;
+            var kind = mtp ? GgufMimo2.Blocks.Mtp : cfg.IsMoeLayer[b] ? GgufMimo2.Blocks.MoeLayers : GgufMimo2.Blocks.DenseLayers;
             string prefix = GgufMimo2.HubPrefix(b, layers);
-            string Name(string hubSuffix) => GgufMimo2.ToGguf(prefix + hubSuffix, layers)
-                                             ?? throw new InvalidOperationException($"no GGUF name for {prefix}{hubSuffix}");
-            foreach (var hub in new[] { "input_layernorm.weight", mtp ? "pre_mlp_layernorm.weight" : "post_attention_layernorm.weight" })
-                Vector(prefix + hub, Name(hub));
-            foreach (var proj in new[] { "q_proj", "k_proj", "v_proj", "o_proj" })
-                Matrix($"{prefix}self_attn.{proj}.weight", Name($"self_attn.{proj}.weight"));
-            if (checkpoint.Contains(prefix + "self_attn.attention_sink_bias"))
-                Vector(prefix + "self_attn.attention_sink_bias", Name("self_attn.attention_sink_bias"));
-            if (!mtp && cfg.IsMoeLayer[b])
+            foreach (var n in GgufMimo2.BlockNames)
             {
-                Matrix(prefix + "mlp.gate.weight", Name("mlp.gate.weight"), quantizable: false);
-                Vector(prefix + "mlp.gate.e_score_correction_bias", Name("mlp.gate.e_score_correction_bias"));
-                foreach (var (gguf, projection) in GgufMimo2.ExpertNames)
+                if ((n.In & kind) == 0 || n.Optional && !checkpoint.Contains(prefix + n.Hub)) continue;
+                if (n.Kind != GgufMimo2.Kind.Experts)
                 {
-                    var experts = Enumerable.Range(0, cfg.NRoutedExperts)
-                        .Select(e => Source($"{prefix}mlp.experts.{e}.{projection}.weight")).ToArray();
-                    var type = TypeFor(experts[0], quantizable: true);
-                    Count(type);
-                    w.AddTensor($"blk.{b}.{gguf}", [experts[0].Cols, experts[0].Rows, experts.Length], type, s =>
-                    {
-                        foreach (var m in experts) WriteRows(s, m, type);
-                    });
+                    Write(n, prefix + n.Hub, $"blk.{b}.{n.Gguf}");
+                    continue;
                 }
-            }
-            else
-            {
-                foreach (var proj in new[] { "gate_proj", "up_proj", "down_proj" })
-                    Matrix($"{prefix}mlp.{proj}.weight", Name($"mlp.{proj}.weight"));
-            }
-            if (mtp)
-            {
-                Vector(prefix + "enorm.weight", Name("enorm.weight"));
-                Vector(prefix + "hnorm.weight", Name("hnorm.weight"));
-                Matrix(prefix + "eh_proj.weight", Name("eh_proj.weight"));
-                Vector(prefix + "final_layernorm.weight", Name("final_layernorm.weight"));
+                var experts = Enumerable.Range(0, cfg.NRoutedExperts).Select(e => Source(prefix + n.OfExpert(e))).ToArray();
+                var type = TypeFor(experts[0], quantizable: true);
+                Count(type);
+                w.AddTensor($"blk.{b}.{n.Gguf}", [experts[0].Cols, experts[0].Rows, experts.Length], type, s =>
+                {
+                    foreach (var m in experts) WriteRows(s, m, type);
+                });
             }
         }
 
@@ -283,17 +268,23 @@ public static class GgufExport
         }
     }
 
-    /// <summary>Parses a --quant value for export.</summary>
-    public static GgmlType? ParseType(string? text) => text?.ToLowerInvariant() switch
+    /// <summary>The names of the export types (<c>mimo convert --quant</c>); auto (null) keeps each matrix's stored float type.</summary>
+    public static OrderedDictionary<string, GgmlType?> Types { get; } = new()
     {
-        null or "" or "auto" => null,
-        "f32" => GgmlType.F32,
-        "f16" => GgmlType.F16,
-        "bf16" => GgmlType.BF16,
-        "q8_0" => GgmlType.Q8_0,
-        "q4_k" or "q4_k_m" => GgmlType.Q4_K,
-        _ => throw new ArgumentException($"--quant \"{text}\" is not a GGUF export type: use f32, f16, bf16, q8_0 or q4_k (or auto to keep the stored types)"),
+        ["auto"] = null,
+        ["f32"] = GgmlType.F32,
+        ["f16"] = GgmlType.F16,
+        ["bf16"] = GgmlType.BF16,
+        ["q8_0"] = GgmlType.Q8_0,
+        ["q4_k"] = GgmlType.Q4_K,
+        ["q4_k_m"] = GgmlType.Q4_K,
     };
+
+    /// <summary>Parses a --quant value for export (any case; empty means auto).</summary>
+    public static GgmlType? ParseType(string? text) =>
+        string.IsNullOrEmpty(text) ? null
+        : Types.TryGetValue(text.ToLowerInvariant(), out var type) ? type
+        : throw new ArgumentException($"--quant \"{text}\" is not a GGUF export type: use {string.Join(", ", Types.Keys)}");
 
     internal static JsonSerializerOptions Indented { get; } = new() { WriteIndented = true };
 }

@@ -36,7 +36,7 @@ internal static class ChunkedAttention
         for (int r = 0; r < rows; r++) maxChunks = Math.Max(maxChunks, job.LastChunk(r) - job.FirstChunk(r) + 1);
         long work = (long)rows * shape.NumHeads * Math.Min(seg.StartPosition + rows, maxChunks * ChunkKeys) * (shape.HeadDim + shape.VHeadDim);
         bool parallel = work >= 1 << 15;
-        if (maxChunks == 1 || rows * groups >= 2 * ComputePool.Threads)
+        if (maxChunks == 1 || rows * groups >= 2 * ComputePool.CurrentThreads)
         {
             // Each (row, group) job runs its chunks in order and merges them.
             if (parallel) ComputePool.For(rows * groups, ref job);

@@ -7,6 +7,19 @@ using MimoSharp.Tensors;
 
 namespace MimoSharp.Model;
 
+/// <summary>How <see cref="MimoModel.Load(string, ModelLoadOptions)"/> prepares a model.</summary>
+public sealed record ModelLoadOptions
+{
+    /// <summary>Quantise linear weights at load (e.g. <see cref="WeightFormat.Q8_0"/>); null keeps the stored format.</summary>
+    public WeightFormat? Quantization { get; init; }
+
+    /// <summary>
+    /// Threads the model's kernels use, the calling thread included; null follows the process-wide default,
+    /// <see cref="ComputePool.Threads"/> (every core unless set).
+    /// </summary>
+    public int? Threads { get; init; }
+}
+
 /// <summary>
 /// The MiMo-V2-Flash network (spec §2, §6, §7): token embedding, the hybrid stack of
 /// sliding-window and global decoder layers, final norm, untied lm_head, and the MTP layers
@@ -29,13 +42,21 @@ public sealed partial class MimoModel : IDisposable
     /// <summary>The format linear weights were quantised to at load, or null when they are used as stored.</summary>
     public WeightFormat? Quantization { get; }
 
-    private MimoModel(Checkpoint checkpoint, WeightFormat? quantization)
+    /// <summary>Threads this model computes on (the <see cref="ModelLoadOptions.Threads"/> it was loaded with, else the process default).</summary>
+    public int Threads => _threads ?? ComputePool.Threads;
+
+    private readonly int? _threads;
+
+    private MimoModel(Checkpoint checkpoint, ModelLoadOptions options)
     {
         _checkpoint = checkpoint;
         Config = checkpoint.Config;
-        Quantization = quantization;
-        var w = new WeightLoader(checkpoint, quantization);
+        Quantization = options.Quantization;
+        _threads = options.Threads;
+        using var threads = ComputePool.UseThreads(_threads);
+        var w = new WeightLoader(checkpoint, options.Quantization);
         CheckLayerCount(checkpoint);
+        CheckEmbeddingShape(checkpoint);
         int v = Config.VocabSize, h = Config.HiddenSize;
         _embed = w.Matrix("model.embed_tokens.weight", v, h, quantizable: false);
         Layers = Enumerable.Range(0, Config.NumHiddenLayers).Select(i => new DecoderLayer(w, i)).ToArray();
@@ -47,19 +68,37 @@ public sealed partial class MimoModel : IDisposable
     /// <param name="directory">A model folder, or a mimo2 GGUF file.</param>
     /// <param name="quantization">Quantise linear weights at load (e.g. <see cref="WeightFormat.Q8_0"/>); null keeps the stored format.</param>
     public static MimoModel Load(string directory, WeightFormat? quantization = null) =>
-        Load(GgufCheckpoint.IsGgufPath(directory) ? GgufCheckpoint.Open(directory) : Checkpoint.Open(directory), quantization);
+        Load(directory, new ModelLoadOptions { Quantization = quantization });
 
-    public static MimoModel Load(Checkpoint checkpoint, WeightFormat? quantization = null)
+    /// <param name="directory">A model folder, or a mimo2 GGUF file.</param>
+    public static MimoModel Load(string directory, ModelLoadOptions options)
+    {
+        CheckOptions(options);
+        return Load(GgufCheckpoint.IsGgufPath(directory) ? GgufCheckpoint.Open(directory) : Checkpoint.Open(directory), options);
+    }
+
+    public static MimoModel Load(Checkpoint checkpoint, WeightFormat? quantization = null) =>
+        Load(checkpoint, new ModelLoadOptions { Quantization = quantization });
+
+    public static MimoModel Load(Checkpoint checkpoint, ModelLoadOptions options)
     {
         try
         {
-            return new MimoModel(checkpoint, quantization);
+            CheckOptions(options);
+            return new MimoModel(checkpoint, options);
         }
         catch
         {
             checkpoint.Dispose();
             throw;
         }
+    }
+
+    private static void CheckOptions(ModelLoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Threads is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(ModelLoadOptions.Threads)} must be ≥ 1, got {options.Threads}");
     }
 
     [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
@@ -77,6 +116,16 @@ public sealed partial class MimoModel : IDisposable
                 throw new MimoConfigException("config.json", "num_hidden_layers",
                     $"num_hidden_layers is {c.Config.NumHiddenLayers} but the checkpoint has tensor {name}");
         }
+    }
+
+    /// <summary>The token embedding is [vocab_size, hidden_size]: a config that disagrees with it is named by its key.</summary>
+    private static void CheckEmbeddingShape(Checkpoint c)
+    {
+        if (c.TryGet("model.embed_tokens.weight") is not { Shape: [long rows, long cols] } t) return;
+        foreach (var (key, value, actual) in new[] { ("vocab_size", c.Config.VocabSize, rows), ("hidden_size", c.Config.HiddenSize, cols) })
+            if (value != actual)
+                throw new MimoConfigException("config.json", key,
+                    $"{key} is {value}, but tensor model.embed_tokens.weight in {t.File} has shape {t.ShapeText} ([vocab_size, hidden_size])");
     }
 
     /// <summary>There is no config key for the MTP depth count: it is the number of distinct k in model.mtp.layers.{k}.*.</summary>
@@ -133,6 +182,7 @@ public sealed partial class MimoModel : IDisposable
             if (p >= Config.MaxPositionEmbeddings)
                 throw new ArgumentOutOfRangeException(nameof(layout),
                     $"position {p} is beyond max_position_embeddings ({Config.MaxPositionEmbeddings})");
+        using var threads = ComputePool.UseThreads(_threads);
         Embed(tokens, hidden);
         var layerCaches = new LayerKvCache[caches.Count];
         foreach (var layer in Layers)
@@ -145,6 +195,7 @@ public sealed partial class MimoModel : IDisposable
     /// <summary>logits = RMSNorm(h; norm) · lm_headᵀ for n rows; the MTP heads pass their own final norm.</summary>
     public void Logits(ReadOnlySpan<float> hidden, int n, Span<float> logits, RmsNorm? norm = null)
     {
+        using var threads = ComputePool.UseThreads(_threads);
         int d = HiddenSize;
         float[] xn = ArrayPool<float>.Shared.Rent(n * d);
         try
@@ -165,6 +216,7 @@ public sealed partial class MimoModel : IDisposable
     public void MtpForward(int depth, ReadOnlySpan<int> tokens, ReadOnlySpan<float> mainHidden, BatchLayout layout,
         IReadOnlyList<SequenceCaches> caches, Span<float> output)
     {
+        using var threads = ComputePool.UseThreads(_threads);
         int n = layout.RowCount, d = HiddenSize;
         float[] e = ArrayPool<float>.Shared.Rent(n * d);
         try

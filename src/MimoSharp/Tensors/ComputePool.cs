@@ -12,6 +12,10 @@ public interface IParallelBody
 /// A small pool of persistent worker threads for the kernels. Decoding issues hundreds of short parallel
 /// loops per token; waking workers through the thread pool costs more than many of those loops take, so
 /// workers spin briefly for the next loop before they sleep. The calling thread always takes part.
+/// The pool is one per process on purpose: its workers spin on the cores between loops, so a second set would
+/// fight the first for them, and one loop runs at a time anyway. How many threads a loop uses is a setting of the
+/// code that starts it: a model's <c>Threads</c> load option (applied through <see cref="UseThreads"/> while the
+/// model computes), else the process-wide default <see cref="Threads"/>.
 /// </summary>
 public static class ComputePool
 {
@@ -25,14 +29,38 @@ public static class ComputePool
     private static bool t_insideLoop;
     private static long s_generation;
 
-    /// <summary>Threads a parallel loop may use, the caller included.</summary>
+    [ThreadStatic]
+    private static int t_threads;      // the innermost UseThreads scope of this thread; 0 = none
+
+    /// <summary>Process-wide default: threads a parallel loop may use, the caller included, where no <see cref="UseThreads"/> scope says otherwise (every core unless set).</summary>
     public static int Threads
     {
         get => s_threads;
         set => s_threads = Math.Max(1, value);
     }
 
-    /// <summary>Runs body(0..jobs-1) on up to <see cref="Threads"/> threads and returns when all are done.</summary>
+    /// <summary>Threads a parallel loop started on this thread now may use, the caller included.</summary>
+    public static int CurrentThreads => t_threads > 0 ? t_threads : s_threads;
+
+    /// <summary>
+    /// Until the scope is disposed, loops this thread starts (and loops their bodies start) use <paramref name="threads"/>
+    /// threads; null leaves the current setting. Scopes nest; allocates nothing.
+    /// </summary>
+    public static ThreadsScope UseThreads(int? threads)
+    {
+        if (threads is < 1) throw new ArgumentOutOfRangeException(nameof(threads), $"threads must be ≥ 1, got {threads}");
+        int outer = t_threads;
+        if (threads is int n) t_threads = n;
+        return new ThreadsScope(outer);
+    }
+
+    /// <summary>Restores the thread count that was in force before <see cref="UseThreads"/>.</summary>
+    public readonly ref struct ThreadsScope(int outer)
+    {
+        public void Dispose() => t_threads = outer;
+    }
+
+    /// <summary>Runs body(0..jobs-1) on up to <see cref="CurrentThreads"/> threads and returns when all are done.</summary>
     public static void For(int jobs, Action<int> body)
     {
         var job = new DelegateBody(body);
@@ -40,14 +68,14 @@ public static class ComputePool
     }
 
     /// <summary>
-    /// Runs body.Run(0..jobs-1) on up to <see cref="Threads"/> threads and returns when all are done. The body is a
+    /// Runs body.Run(0..jobs-1) on up to <see cref="CurrentThreads"/> threads and returns when all are done. The body is a
     /// struct on the caller's stack, read in place by the workers, so a parallel loop allocates no closure (kernels
     /// run hundreds of these per token). <paramref name="body"/> must be a local variable.
     /// </summary>
     public static unsafe void For<TBody>(int jobs, ref TBody body) where TBody : struct, IParallelBody
     {
         if (jobs <= 0) return;
-        int threads = Math.Min(s_threads, jobs);
+        int current = CurrentThreads, threads = Math.Min(current, jobs);
         // A loop started from inside another loop's body runs inline: the workers are already busy.
         if (threads == 1 || t_insideLoop)
         {
@@ -57,7 +85,7 @@ public static class ComputePool
         lock (s_gate)
         {
             EnsureWorkers(threads - 1);
-            var loop = new Loop(&Invoke<TBody>, Unsafe.AsPointer(ref body), jobs);
+            var loop = new Loop(&Invoke<TBody>, Unsafe.AsPointer(ref body), jobs, current);
             Volatile.Write(ref s_current, loop);
             long generation = Interlocked.Increment(ref s_generation);
             for (int w = 0; w < threads - 1; w++) s_workers[w].Wake(generation);
@@ -76,7 +104,7 @@ public static class ComputePool
     }
 
     /// <summary>One parallel loop; workers that arrive late find no jobs left and touch nothing.</summary>
-    private sealed unsafe class Loop(delegate*<void*, int, void> invoke, void* body, int count)
+    private sealed unsafe class Loop(delegate*<void*, int, void> invoke, void* body, int count, int threads)
     {
         private readonly int _jobs = count;
         public int Next;
@@ -86,7 +114,9 @@ public static class ComputePool
         public void Drain()
         {
             bool outer = t_insideLoop;
+            int outerThreads = t_threads;
             t_insideLoop = true;
+            t_threads = threads;        // a body on a worker sees the thread count of the code that started the loop
             try
             {
                 DrainJobs();
@@ -94,6 +124,7 @@ public static class ComputePool
             finally
             {
                 t_insideLoop = outer;
+                t_threads = outerThreads;
             }
         }
 

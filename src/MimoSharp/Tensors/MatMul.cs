@@ -11,13 +11,6 @@ namespace MimoSharp.Tensors;
 /// </summary>
 public static class MatMul
 {
-    /// <summary>Threads the kernels may use; defaults to every core.</summary>
-    public static int MaxThreads
-    {
-        get => ComputePool.Threads;
-        set => ComputePool.Threads = value;
-    }
-
     /// <summary>Below this many multiply-adds a matrix product runs on the calling thread alone.</summary>
     private const long ParallelThreshold = 1 << 16;
 
@@ -78,7 +71,7 @@ public static class MatMul
     private static void Split<TKernel>(ref TKernel kernel, int units, WeightMatrix w, int n) where TKernel : struct, IRangeKernel
     {
         long work = (long)w.Rows * w.Cols * n;
-        int threads = work < ParallelThreshold ? 1 : MaxThreads;
+        int threads = work < ParallelThreshold ? 1 : ComputePool.CurrentThreads;
         int chunks = threads == 1 ? 1 : (int)Math.Clamp(w.StoredBytes * n / MinJobBytes, 1, Math.Min(units, threads * 16));
         if (chunks == 1)
         {

@@ -22,16 +22,8 @@ public static class MemoryBandwidth
         for (int p = 0; p < passes; p++)
         {
             var clock = Stopwatch.StartNew();
-            var old = ComputePool.Threads;
-            ComputePool.Threads = parts;
-            try
-            {
+            using (ComputePool.UseThreads(parts))
                 ComputePool.For(parts, i => sums[i] = Sum(buffer.AsSpan((int)(i * per), (int)per)));
-            }
-            finally
-            {
-                ComputePool.Threads = old;
-            }
             double seconds = clock.Elapsed.TotalSeconds;
             best = Math.Max(best, per * parts * sizeof(float) / seconds);
         }

@@ -95,7 +95,8 @@ public sealed class Tokenizer
 
     private void EncodeNormalizing(string segment, List<int> output, bool parseSpecial)
     {
-        string normalized = _nfc ? UnicodeNormalizer.ToNfc(segment) : segment;
+        // ICU's NFC, the normalizer tokenizer.json names; text already in NFC (nearly all of it) is used as it is.
+        string normalized = _nfc && !segment.IsNormalized(NormalizationForm.FormC) ? segment.Normalize(NormalizationForm.FormC) : segment;
         if (!parseSpecial || _normalizedAddedTokens.IsEmpty)
         {
             EncodeOrdinary(normalized, output);

@@ -114,6 +114,19 @@ public sealed class CliTests
         Assert.Equal("", r.Stdout);
     }
 
+    [Theory]
+    [InlineData("generate --tokens 1 --quant q5_k", "q5_k", "none|q8_0|q4_k")]
+    [InlineData("convert --to gguf --out x.gguf --quant q5_k", "q5_k", "auto|f32|f16|bf16|q8_0|q4_k")]
+    [InlineData("train --data d --out o --save-dtype f16", "f16", "f32|bf16")]
+    [InlineData("distill --student s --teacher a=t --prompts a=p --out o --save-dtype f16", "f16", "f32|bf16")]
+    public void AChoiceOptionRefusesAnyOtherValueListingTheChoices(string command, string bad, string choices)
+    {
+        var r = MimoProcess.Run(command.Split(' '));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"Argument '{bad}' not recognized", r.Stderr);
+        foreach (var choice in choices.Split('|')) Assert.Contains($"'{choice}'", r.Stderr);
+    }
+
     [Fact]
     public void MissingModelFolderIsNamed()
     {

@@ -14,7 +14,7 @@ public sealed class ReaderFuzzTests
 
     [Theory]
     [MemberData(nameof(Targets))]
-    public void Seeded_mutations_are_read_or_refused_by_name(string name)
+    public void SeededMutationsAreReadOrRefusedByName(string name)
     {
         using var target = FuzzTarget.Create(name);
         var report = new MutationRun(target, seed: 20261204).Run(executions: 4000);
@@ -39,7 +39,7 @@ public sealed class ReaderFuzzTests
 
     [Theory]
     [MemberData(nameof(Regressions))]
-    public void Inputs_that_once_crashed_a_reader_are_refused_by_name(string name, string file)
+    public void InputsThatOnceCrashedAReaderAreRefusedByName(string name, string file)
     {
         using var target = FuzzTarget.Create(name);
         var findings = new List<FuzzFinding>();
@@ -53,7 +53,7 @@ public sealed class ReaderFuzzTests
     }
 
     [Fact]
-    public void A_reader_that_throws_an_unexpected_exception_is_a_finding()
+    public void AReaderThatThrowsAnUnexpectedExceptionIsAFinding()
     {
         using var target = new CrashingTarget();
         var report = new MutationRun(target, seed: 1).Run(executions: 50);
@@ -63,7 +63,7 @@ public sealed class ReaderFuzzTests
     }
 
     [Fact]
-    public void The_same_seed_gives_the_same_inputs()
+    public void TheSameSeedGivesTheSameInputs()
     {
         var seeds = new[] { "{\"a\": [1, 2, 3], \"b\": \"text\"}"u8.ToArray() };
         var a = new Mutator(5);

@@ -73,6 +73,38 @@ public sealed class GgufFileTests : IDisposable
         Assert.Equal([256L, 128], f.Tensors["blk.6.nextn.eh_proj.weight"].Dims);   // [2H, H]
     }
 
+    [Fact]
+    public void EveryNameOfTheTableMapsToLlamaCppsAndBackInTheBlocksThatHoldIt()
+    {
+        const int layers = 4;   // blocks 0..3 are main layers, 4.. MTP layers
+        foreach (var n in GgufMimo2.GlobalNames)
+        {
+            Assert.Equal(n.Gguf, GgufMimo2.ToGguf(n.Hub, layers));
+            Assert.Equal(n.Hub, GgufMimo2.ToHub(n.Gguf, layers));
+        }
+        foreach (var n in GgufMimo2.BlockNames.Where(n => n.Kind != GgufMimo2.Kind.Experts))
+        {
+            foreach (var (hub, block, holds) in new[]
+            {
+                ($"model.layers.2.{n.Hub}", 2, (n.In & GgufMimo2.Blocks.MainLayers) != 0),
+                ($"model.mtp.layers.1.{n.Hub}", layers + 1, (n.In & GgufMimo2.Blocks.Mtp) != 0),
+            })
+            {
+                string? gguf = GgufMimo2.ToGguf(hub, layers);
+                if (!holds)
+                {
+                    Assert.True(gguf is null || GgufMimo2.ToHub(gguf, layers) != hub, $"{hub} is not a tensor of block {block}");
+                    continue;
+                }
+                Assert.Equal($"blk.{block}.{n.Gguf}", gguf);
+                Assert.Equal(hub, GgufMimo2.ToHub(gguf!, layers));
+            }
+        }
+        Assert.Equal("model.mtp.layers.0.final_layernorm.weight", GgufMimo2.ToHub("blk.4.layer_output_norm.weight", layers));
+        Assert.Equal("mlp.experts.7.up_proj.weight", GgufMimo2.Experts("ffn_up_exps.weight")!.OfExpert(7));
+        Assert.Null(GgufMimo2.ToGguf("model.layers.0.mlp.experts.0.up_proj.weight", layers));
+    }
+
     /// <summary>Files of other converters: fused attn_qkv rows and the MTP head norm as layer_output_norm.</summary>
     [Fact]
     public void FusedQkvAndLayerOutputNormAreRead()
@@ -182,6 +214,7 @@ public sealed class GgufFileTests : IDisposable
 
         var bad = MimoProcess.Run("convert", "--model", Fixtures.Dir("tiny_bf16"), "--to", "gguf", "--quant", "q3_k", "--out", output);
         Assert.Equal(1, bad.ExitCode);
-        Assert.Contains("use f32, f16, bf16, q8_0 or q4_k", bad.Stderr);
+        Assert.Contains("Argument 'q3_k' not recognized", bad.Stderr);   // System.CommandLine's error, listing the types
+        foreach (var type in new[] { "auto", "f32", "f16", "bf16", "q8_0", "q4_k" }) Assert.Contains($"'{type}'", bad.Stderr);
     }
 }

@@ -47,4 +47,21 @@ public sealed class FixtureForwardTests
         for (int t = 0; t < ids.Length; t++)
             Assert.Equal(argmax[t], MimoSharp.Tensors.VectorMath.ArgMax(outs.Logits.AsSpan(t * v, v)));
     }
+
+    [Fact]
+    public void AModelComputesOnItsThreadsLoadOptionAndTheCountChangesNoBit()
+    {
+        string dir = Fixtures.Dir("tiny_f32");
+        int[] ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        using var one = MimoModel.Load(dir, new ModelLoadOptions { Threads = 1 });
+        using var two = MimoModel.Load(dir, new ModelLoadOptions { Threads = 2 });
+        Assert.Equal(1, one.Threads);
+        Assert.Equal(2, two.Threads);
+        var a = TeacherForcing.Run(one, ids);
+        var b = TeacherForcing.Run(two, ids);
+        Assert.Equal(a.Logits, b.Logits);
+        Assert.Equal(a.MtpLogits, b.MtpLogits);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => MimoModel.Load(dir, new ModelLoadOptions { Threads = 0 }).Dispose());
+        Assert.Contains("Threads", e.Message);
+    }
 }

@@ -39,4 +39,42 @@ public sealed class ComputePoolTests
             ComputePool.Threads = saved;
         }
     }
+
+    private readonly struct SeenThreads(int[] counts) : IParallelBody
+    {
+        public void Run(int index) => counts[index] = ComputePool.CurrentThreads;
+    }
+
+    [Fact]
+    public void AThreadsScopeGovernsTheLoopsOfItsThreadAndTheirBodiesThenRestoresTheCountBefore()
+    {
+        int before = ComputePool.CurrentThreads;
+        using (ComputePool.UseThreads(7))
+        {
+            Assert.Equal(7, ComputePool.CurrentThreads);
+            using (ComputePool.UseThreads(null)) Assert.Equal(7, ComputePool.CurrentThreads);
+            using (ComputePool.UseThreads(1))
+            {
+                // One thread: every job runs on the caller.
+                var ran = new int[16];
+                int caller = Environment.CurrentManagedThreadId;
+                ComputePool.For(ran.Length, i => ran[i] = Environment.CurrentManagedThreadId);
+                Assert.All(ran, id => Assert.Equal(caller, id));
+            }
+            Assert.Equal(7, ComputePool.CurrentThreads);
+            // Bodies, on whichever thread they run, see the count of the code that started the loop.
+            var seen = new int[64];
+            var body = new SeenThreads(seen);
+            ComputePool.For(seen.Length, ref body);
+            Assert.All(seen, n => Assert.Equal(7, n));
+            // Another thread is not affected.
+            int other = 0;
+            var thread = new Thread(() => other = ComputePool.CurrentThreads);
+            thread.Start();
+            thread.Join();
+            Assert.NotEqual(7, other);
+        }
+        Assert.Equal(before, ComputePool.CurrentThreads);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ComputePool.UseThreads(0).Dispose());
+    }
 }

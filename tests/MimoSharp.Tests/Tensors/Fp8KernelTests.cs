@@ -67,7 +67,7 @@ public sealed class Fp8KernelTests
         var paths = new List<(bool Avx512, bool Avx2)> { (false, false) };
         if (Avx2.IsSupported && Fma.IsSupported) paths.Add((false, true));
         if (Avx512F.IsSupported) paths.Add((true, true));
-        int saved = MatMul.MaxThreads;
+        int saved = ComputePool.Threads;
         fixed (byte* pc = codes)
         fixed (float* ps = scales)
         {
@@ -79,7 +79,7 @@ public sealed class Fp8KernelTests
                     {
                         Fp8Block.Avx512Enabled = avx512;
                         Fp8Block.Avx2Enabled = avx2;
-                        MatMul.MaxThreads = threads;
+                        ComputePool.Threads = threads;
                         foreach (int m in new[] { 1, 2, 3, 4, 5, 6, n })
                         {
                             var y = new float[m * rows];
@@ -92,7 +92,7 @@ public sealed class Fp8KernelTests
             }
             finally
             {
-                MatMul.MaxThreads = saved;
+                ComputePool.Threads = saved;
                 Fp8Block.Avx512Enabled = Avx512F.IsSupported;
                 Fp8Block.Avx2Enabled = Avx2.IsSupported && Fma.IsSupported;
             }

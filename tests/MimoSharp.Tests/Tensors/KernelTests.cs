@@ -88,14 +88,14 @@ public sealed class KernelTests
                         else Q4_KPanel.Portable(w.Panels + p * panelBytes, blocks, pq + t * xBytes, pl);
                         for (int i = 0; i < 16 && p * 16 + i < rows; i++) expected[t * rows + p * 16 + i] = lanes[i];
                     }
-            int saved = MatMul.MaxThreads;
+            int saved = ComputePool.Threads;
             try
             {
                 // Every count of inputs (tiles and their remainders), both thread counts and the AVX-512 and AVX2
                 // kernels give the canonical bits.
                 foreach (var (threads, avx512) in new[] { (1, true), (2, true), (1, false) })
                 {
-                    MatMul.MaxThreads = threads;
+                    ComputePool.Threads = threads;
                     Q8_0Panel.Avx512Enabled = Q4_KPanel.Avx512Enabled = avx512 && Avx512BW.IsSupported;
                     for (int m = 1; m <= n; m++)
                     {
@@ -108,7 +108,7 @@ public sealed class KernelTests
             }
             finally
             {
-                MatMul.MaxThreads = saved;
+                ComputePool.Threads = saved;
                 Q8_0Panel.Avx512Enabled = Q4_KPanel.Avx512Enabled = Avx512BW.IsSupported;
             }
             // The panels hold the quantiser's rows exactly.

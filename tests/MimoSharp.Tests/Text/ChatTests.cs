@@ -10,7 +10,7 @@ public sealed class ChatTemplateTests
         """{"type":"function","function":{"name":"get_weather","description":"Get weather","parameters":{"type":"object","properties":{"city":{"type":"string","description":"City"},"days":{"type":"integer"}},"required":["city"]}}}""");
 
     [Fact]
-    public void SimpleTurn_ThinkingOffByDefault()
+    public void ASimpleTurnHasThinkingOffByDefault()
     {
         string prompt = ChatTemplate.Render([ChatMessage.System("S"), ChatMessage.User("Hi")]);
         Assert.Equal("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", prompt);
@@ -19,7 +19,7 @@ public sealed class ChatTemplateTests
     }
 
     [Fact]
-    public void ToolUse_RendersDefinitionsCallsResults_AndKeepsReasoningOfTheCurrentChain()
+    public void ToolUseRendersDefinitionsCallsAndResultsAndKeepsTheReasoningOfTheCurrentChain()
     {
         ChatMessage[] messages =
         [
@@ -39,7 +39,7 @@ public sealed class ChatTemplateTests
     }
 
     [Fact]
-    public void RecommendedSystemPrompt_FollowsTheModelCard()
+    public void TheRecommendedSystemPromptFollowsTheModelCard()
     {
         Assert.Equal("You are MiMo, an AI assistant developed by Xiaomi.\n\nToday's date: 2025-12-16 Tuesday. Your knowledge cutoff date is December 2024.",
             ChatTemplate.RecommendedSystemPrompt(new DateOnly(2025, 12, 16)));
@@ -47,7 +47,7 @@ public sealed class ChatTemplateTests
     }
 
     [Fact]
-    public void RenderedPrompt_TokenizesControlTokensAsSingleIds()
+    public void TheRenderedPromptTokenizesControlTokensAsSingleIds()
     {
         var tok = QwenTokenizerFixture.Instance.Tokenizer;
         int[] ids = tok.Encode(ChatTemplate.Render([ChatMessage.User("Hi")]));
@@ -66,7 +66,7 @@ public sealed class ChatOutputParserTests
         "<think>\nI should call the tool.\n</think>\n\nLet me check.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nSan Francisco\n</parameter>\n<parameter=days>\n3\n</parameter>\n<parameter=metric>\ntrue\n</parameter>\n<parameter=opts>\n{\"a\": [1, 2]}\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>";
 
     [Fact]
-    public void WholeResponse_SplitsReasoningContentAndTypedToolCalls()
+    public void AWholeResponseSplitsIntoReasoningContentAndTypedToolCalls()
     {
         ParsedChatOutput parsed = ChatOutputParser.Parse(Response, [Weather]);
         Assert.Equal("I should call the tool.", parsed.ReasoningContent);
@@ -82,7 +82,7 @@ public sealed class ChatOutputParserTests
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(7)]
-    public void Streaming_InAnyChunking_GivesTheSameResult(int chunk)
+    public void StreamingInAnyChunkingGivesTheSameResult(int chunk)
     {
         var parser = new ChatOutputParser([Weather]);
         string reasoning = "", content = "";
@@ -113,7 +113,7 @@ public sealed class ChatOutputParserTests
     [InlineData("</think>only a close")]
     [InlineData("<think>never closed")]
     [InlineData("<<<>>></tool_call><function=>")]
-    public void MalformedOutput_NeverThrows_AndStaysContent(string text)
+    public void MalformedOutputNeverThrowsAndStaysContent(string text)
     {
         ParsedChatOutput parsed = ChatOutputParser.Parse(text, [Weather]);
         Assert.Empty(parsed.ToolCalls);
@@ -121,7 +121,7 @@ public sealed class ChatOutputParserTests
     }
 
     [Fact]
-    public void NoReasoningSection_GivesNullReasoning_AndPromptOpenedThinkingIsHonoured()
+    public void NoReasoningSectionGivesNullReasoningAndPromptOpenedThinkingIsHonoured()
     {
         Assert.Null(ChatOutputParser.Parse("just text").ReasoningContent);
         ParsedChatOutput opened = ChatOutputParser.Parse("thinking here\n</think>\n\nanswer", startInReasoning: true);
@@ -130,7 +130,7 @@ public sealed class ChatOutputParserTests
     }
 
     [Fact]
-    public void ThinkingOffPromptOutput_HasEmptyReasoningStrippedCleanly()
+    public void OutputOfAThinkingOffPromptHasItsEmptyReasoningStrippedCleanly()
     {
         ParsedChatOutput parsed = ChatOutputParser.Parse("Hello!", startInReasoning: false);
         Assert.Equal("Hello!", parsed.Content);
@@ -150,7 +150,7 @@ public sealed class TextCommandsTests
     }
 
     [Fact]
-    public void Tokenize_PrintsJsonIds_AndDetokenizeInvertsIt()
+    public void TokenizePrintsJsonIdsAndDetokenizeInvertsIt()
     {
         string path = QwenTokenizerFixture.Instance.Path;
         var (code, stdout, _) = Invoke("tokenize", "--tokenizer", path, "--text", "Hello world");
@@ -162,7 +162,7 @@ public sealed class TextCommandsTests
     }
 
     [Fact]
-    public void TokenizeFile_KeepsBomAndCrLf()
+    public void TokenizingAFileKeepsItsBomAndCrLf()
     {
         string file = Path.GetTempFileName();
         File.WriteAllBytes(file, [0xEF, 0xBB, 0xBF, (byte)'a', (byte)'\r', (byte)'\n']);
@@ -180,7 +180,7 @@ public sealed class TextCommandsTests
     }
 
     [Fact]
-    public void Truncate_WritesASmallTokenizer()
+    public void TruncateWritesASmallTokenizer()
     {
         string output = Path.GetTempFileName();
         try
@@ -197,7 +197,7 @@ public sealed class TextCommandsTests
     }
 
     [Fact]
-    public void BadArguments_GiveAClearError()
+    public void BadArgumentsGiveAClearError()
     {
         var (code, _, err) = Invoke("tokenize", "--tokenizer", "/nope/tokenizer.json", "--text", "x");
         Assert.NotEqual(0, code);

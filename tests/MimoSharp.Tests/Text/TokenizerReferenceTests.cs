@@ -50,28 +50,28 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Samples))]
-    public void Encode_MatchesReference(string text)
+    public void EncodingMatchesTheReference(string text)
     {
         Assert.Equal(Qwen.ReferenceEncode(text), Qwen.Tokenizer.Encode(text));
     }
 
     [Theory]
     [MemberData(nameof(Samples))]
-    public void Decode_OfEncode_IsTheNfcText(string text)
+    public void DecodingTheEncodingGivesTheNfcText(string text)
     {
         int[] ids = Qwen.Tokenizer.Encode(text);
         Assert.Equal(UnicodeNormalizerReference(text), Qwen.Tokenizer.Decode(ids));
     }
 
     [Fact]
-    public void EmptyString_EncodesToNoIds()
+    public void TheEmptyStringEncodesToNoIds()
     {
         Assert.Empty(Qwen.Tokenizer.Encode(""));
         Assert.Equal("", Qwen.Tokenizer.Decode([]));
     }
 
     [Fact]
-    public void RandomText_MatchesReference()
+    public void RandomTextMatchesTheReference()
     {
         // Random strings drawn from alphabets chosen to hit the pre-tokenizer's corners: mixed scripts,
         // whitespace runs, digits, punctuation, apostrophes, combining marks, astral characters, added tokens.
@@ -99,7 +99,7 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void RandomCodePoints_MatchReference()
+    public void RandomCodePointsMatchTheReference()
     {
         // Arbitrary scalar values across the planes, so Unicode categories are compared far beyond the samples.
         var random = new Random(7);
@@ -128,7 +128,7 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void LongDocument_MatchesReference()
+    public void ALongDocumentMatchesTheReference()
     {
         var sb = new StringBuilder();
         foreach (string s in SampleTexts) sb.Append(s).Append('\n');

@@ -8,7 +8,7 @@ public sealed class TokenizerTruncationTests
     private static QwenTokenizerFixture Qwen => QwenTokenizerFixture.Instance;
 
     [Fact]
-    public void Truncated_KeepsPrefixIds_RenumbersAddedTokens_AndStaysLossless()
+    public void ATruncatedTokenizerKeepsPrefixIdsRenumbersAddedTokensAndStaysLossless()
     {
         const int n = 4096;
         string json = TokenizerTruncation.Truncate(File.ReadAllBytes(Qwen.Path), n, Qwen.Path);
@@ -40,7 +40,7 @@ public sealed class TokenizerTruncationTests
     }
 
     [Fact]
-    public void VocabOutOfRange_IsRejected()
+    public void AVocabOutOfRangeIsRefused()
     {
         byte[] bytes = File.ReadAllBytes(Qwen.Path);
         Assert.Throws<ArgumentOutOfRangeException>(() => TokenizerTruncation.Truncate(bytes, 255, "x"));
