@@ -22,12 +22,13 @@ internal static class BenchCommand
         var bandwidth = new Option<double?>("--bandwidth") { Description = "memory bandwidth in GB/s for the limit (default: measured here with a streaming read)" };
         var threads = Cli.ThreadsOption();
         var quant = Cli.QuantOption();
+        var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, promptLen, gen, reps, text, bandwidth, threads, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads));
+            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads), r.GetValue(kvCache)!);
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
             int[] prompt;

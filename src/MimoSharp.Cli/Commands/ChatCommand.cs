@@ -15,14 +15,15 @@ internal static class ChatCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens per reply", DefaultValueFactory = _ => 256 };
         var speculative = new Option<int?>("--speculative") { Description = "MTP drafts per step, fixed (default: adaptive up to all MTP layers)" };
         var threads = Cli.ThreadsOption();
+        var kvCache = Cli.KvCacheOption();
         var sampling = new SamplingCliOptions();
         var cmd = new Command("chat", "chat with a model in the terminal (/exit or end of input quits, /reset clears history)")
-            { model, system, think, maxTokens, speculative, threads };
+            { model, system, think, maxTokens, speculative, threads, kvCache };
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = Cli.LoadModel(dir, quant: null, Cli.Threads(r, threads));
+            using var m = Cli.LoadModel(dir, quant: null, Cli.Threads(r, threads), r.GetValue(kvCache)!);
             var tokenizer = Cli.TryLoadTokenizer(dir)
                 ?? throw new ArgumentException($"chat needs {Path.Combine(dir, "tokenizer.json")}");
             var stops = new List<int>(m.Config.EosTokenIds);

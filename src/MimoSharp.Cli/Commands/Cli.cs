@@ -51,11 +51,26 @@ internal static class Cli
     public static Option<string> QuantOption() =>
         Choice("--quant", "quantise linear weights at load, or none to compute on the stored weights", s_loadQuantizations, "none");
 
-    /// <summary>Loads a model folder with the --quant choice, computing on <paramref name="threads"/> threads.</summary>
-    public static Model.MimoModel LoadModel(string dir, string? quant, int threads) => Model.MimoModel.Load(dir, new Model.ModelLoadOptions
+    /// <summary>The --kv-cache values: how KV caches store keys and values.</summary>
+    private static readonly OrderedDictionary<string, Inference.KvCacheDtype> s_kvCacheDtypes = new()
+    {
+        ["f32"] = Inference.KvCacheDtype.F32,
+        ["bf16"] = Inference.KvCacheDtype.BF16,
+        ["f16"] = Inference.KvCacheDtype.F16,
+    };
+
+    public static Option<string> KvCacheOption() =>
+        Choice("--kv-cache", "KV cache storage: f32 (exact), or f16/bf16 (half the bytes long contexts read; f16 is the closer, docs/long-context.md)",
+            s_kvCacheDtypes, "f32");
+
+    public static Inference.KvCacheDtype KvCache(string value) => s_kvCacheDtypes[value];
+
+    /// <summary>Loads a model folder with the --quant and --kv-cache choices, computing on <paramref name="threads"/> threads.</summary>
+    public static Model.MimoModel LoadModel(string dir, string? quant, int threads, string kvCache = "f32") => Model.MimoModel.Load(dir, new Model.ModelLoadOptions
     {
         Quantization = quant is null ? null : s_loadQuantizations[quant],
         Threads = threads,
+        KvCache = KvCache(kvCache),
     });
 
     /// <summary>The --save-dtype values of train and distill.</summary>

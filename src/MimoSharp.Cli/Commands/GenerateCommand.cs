@@ -22,14 +22,15 @@ internal static class GenerateCommand
         };
         var threads = Cli.ThreadsOption();
         var quant = Cli.QuantOption();
+        var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
         var sampling = new SamplingCliOptions();
-        var cmd = new Command("generate", "generate tokens from a prompt") { text, model, quant, promptOption, tokens, maxTokens, stop, speculative, threads, json };
+        var cmd = new Command("generate", "generate tokens from a prompt") { text, model, quant, kvCache, promptOption, tokens, maxTokens, stop, speculative, threads, json };
         sampling.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
-            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads));
+            using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads), r.GetValue(kvCache)!);
             var tokenizer = Cli.TryLoadTokenizer(dir);
             string? promptText = r.GetValue(promptOption) ?? r.GetValue(text);
             string? tokenText = r.GetValue(tokens);

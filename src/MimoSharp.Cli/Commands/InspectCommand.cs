@@ -11,10 +11,11 @@ internal static class InspectCommand
     {
         var model = Cli.ModelOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("inspect", "config summary, parameter counts, dtypes and KV-cache cost of a checkpoint") { model, json };
+        var kvCache = Cli.KvCacheOption();
+        var cmd = new Command("inspect", "config summary, parameter counts, dtypes and KV-cache cost of a checkpoint") { model, kvCache, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)));
+            using var m = MimoModel.Load(Cli.ResolveModel(r.GetValue(model)), new ModelLoadOptions { KvCache = Cli.KvCache(r.GetValue(kvCache)!) });
             var s = ModelSummary.Of(m);
             var c = m.Config;
             var report = new
@@ -37,8 +38,11 @@ internal static class InspectCommand
                 parameters_active_per_token = s.ActiveParametersPerToken,
                 parameters_mtp = s.MtpParameters,
                 parameters_by_dtype = s.ParametersByDType,
+                kv_cache_dtype = r.GetValue(kvCache),
                 kv_cache_bytes_per_token = s.KvBytesPerToken,
                 kv_cache_sliding_window_bytes = s.SlidingWindowKvBytes,
+                kv_cache_bytes_32k = s.KvBytesFor(32768),
+                kv_cache_bytes_128k = s.KvBytesFor(131072),
                 kv_cache_bytes_256k = s.KvBytesFor(262144),
                 fp8_kv_scale_layouts = s.KeyValueScaleLayouts.ToDictionary(p => p.Key, p => LayoutName(p.Value)),
             };
@@ -57,7 +61,9 @@ internal static class InspectCommand
             var fp8 = s.KeyValueScaleLayouts.Where(p => p.Value != Fp8ScaleLayout.None).GroupBy(p => p.Value).ToArray();
             if (fp8.Length > 0)
                 Console.WriteLine($"FP8 K/V      {string.Join("; ", fp8.Select(g => $"{LayoutName(g.Key)}: {string.Join(", ", g.Select(p => p.Key.Replace("model.", "")))}"))}");
-            Console.WriteLine($"KV cache     {s.KvBytesPerToken:N0} B/token (global layers) + {s.SlidingWindowKvBytes:N0} B fixed (windows); 256k context: {s.KvBytesFor(262144) / (1024.0 * 1024 * 1024):F2} GiB");
+            static string GiB(long bytes) => $"{bytes / (1024.0 * 1024 * 1024):F2} GiB";
+            Console.WriteLine($"KV cache     {r.GetValue(kvCache)}: {s.KvBytesPerToken:N0} B/token (global layers) + {s.SlidingWindowKvBytes:N0} B fixed (windows); " +
+                $"32k context {GiB(s.KvBytesFor(32768))}, 128k {GiB(s.KvBytesFor(131072))}, 256k {GiB(s.KvBytesFor(262144))}");
             return 0;
         }));
         return cmd;

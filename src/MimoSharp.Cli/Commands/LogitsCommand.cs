@@ -15,10 +15,11 @@ internal static class LogitsCommand
         var output = new Option<string>("--out") { Description = "output .safetensors file", Required = true };
         var threads = Cli.ThreadsOption();
         var quant = Cli.QuantOption();
-        var cmd = new Command("logits", "write logits, hidden_prenorm and mtp.{k}.logits (F32) for a token sequence") { model, quant, tokens, output, threads };
+        var kvCache = Cli.KvCacheOption();
+        var cmd = new Command("logits", "write logits, hidden_prenorm and mtp.{k}.logits (F32) for a token sequence") { model, quant, kvCache, tokens, output, threads };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            using var m = Cli.LoadModel(Cli.ResolveModel(r.GetValue(model)), r.GetValue(quant), Cli.Threads(r, threads));
+            using var m = Cli.LoadModel(Cli.ResolveModel(r.GetValue(model)), r.GetValue(quant), Cli.Threads(r, threads), r.GetValue(kvCache)!);
             var ids = Cli.ParseTokens(r.GetValue(tokens)!);
             Generator.ValidatePrompt(m, ids);
             var outs = TeacherForcing.Run(m, ids);

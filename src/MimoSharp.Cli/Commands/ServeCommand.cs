@@ -28,8 +28,9 @@ internal static class ServeCommand
         var maxBody = new Option<int>("--max-body-kb") { Description = "largest request body in KiB (413 beyond)", DefaultValueFactory = _ => (int)(s.MaxRequestBodyBytes / 1024) };
         var noChatPage = new Option<bool>("--no-chat-page") { Description = "do not serve the browser chat page at GET / (API only)" };
         var threads = Cli.ThreadsOption();
+        var kvCache = Cli.KvCacheOption();
         var cmd = new Command("serve", "serve a model over an OpenAI-compatible HTTP API (chat/completions, completions, models, health, metrics)")
-            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, apiKey, maxConnections, rateLimit, maxBody, noChatPage, threads };
+            { model, host, port, name, maxRunning, maxQueue, maxContext, maxTokens, timeout, speculative, adaptive, apiKey, maxConnections, rateLimit, maxBody, noChatPage, threads, kvCache };
         cmd.SetAction(r => Cli.Run(() =>
         {
             var engineOptions = new EngineOptions
@@ -42,6 +43,7 @@ internal static class ServeCommand
                 Speculative = r.GetValue(speculative),
                 AdaptiveSpeculation = r.GetValue(adaptive),
                 Threads = Cli.Threads(r, threads),
+                KvCache = Cli.KvCache(r.GetValue(kvCache)!),
             };
             double seconds = r.GetValue(timeout);
             if (!(seconds > 0) || double.IsInfinity(seconds))

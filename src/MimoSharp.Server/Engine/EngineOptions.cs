@@ -1,3 +1,5 @@
+using MimoSharp.Inference;
+
 namespace MimoSharp.Server.Engine;
 
 /// <summary>
@@ -36,6 +38,9 @@ public sealed record EngineOptions
 
     /// <summary>Threads the model computes on, the scheduler's included; null = the process default (every core).</summary>
     public int? Threads { get; init; }
+
+    /// <summary>How the sequences' KV caches store keys and values (f32 exact; f16/bf16 half the bytes).</summary>
+    public KvCacheDtype KvCache { get; init; } = KvCacheDtype.F32;
 
     /// <summary>Checks the values before anything is loaded; names the option at fault.</summary>
     public void Validate()

@@ -26,7 +26,7 @@ public sealed class MimoEngine : IDisposable
         if (!File.Exists(tokenizerPath))
             throw new FileNotFoundException($"serving needs a tokenizer: {tokenizerPath} does not exist", tokenizerPath);
         var tokenizer = Tokenizer.FromFile(tokenizerPath);
-        var model = MimoModel.Load(modelDirectory, new ModelLoadOptions { Threads = options.Threads });
+        var model = MimoModel.Load(modelDirectory, new ModelLoadOptions { Threads = options.Threads, KvCache = options.KvCache });
         try
         {
             string id = options.ModelId ?? Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar));

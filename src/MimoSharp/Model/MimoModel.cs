@@ -18,6 +18,9 @@ public sealed record ModelLoadOptions
     /// <see cref="ComputePool.Threads"/> (every core unless set).
     /// </summary>
     public int? Threads { get; init; }
+
+    /// <summary>How the sequences' KV caches store keys and values (see <see cref="MimoModel.KvCacheDtype"/>).</summary>
+    public KvCacheDtype KvCache { get; init; } = KvCacheDtype.F32;
 }
 
 /// <summary>
@@ -53,6 +56,7 @@ public sealed partial class MimoModel : IDisposable
         Config = checkpoint.Config;
         Quantization = options.Quantization;
         _threads = options.Threads;
+        KvCacheDtype = options.KvCache;
         using var threads = ComputePool.UseThreads(_threads);
         var w = new WeightLoader(checkpoint, options.Quantization);
         CheckLayerCount(checkpoint);

@@ -84,6 +84,19 @@ public sealed class CliTests
         Assert.InRange(active, 1, main - 1);
         // tiny_fp8: 2 global layers, 1 KV head, head dims 48 (K) + 32 (V), float32 cache.
         Assert.Equal(2 * (48 + 32) * 4, root.GetProperty("kv_cache_bytes_per_token").GetInt64());
+        long window = root.GetProperty("kv_cache_sliding_window_bytes").GetInt64();
+        Assert.Equal(2 * (48 + 32) * 4 * 32768L + window, root.GetProperty("kv_cache_bytes_32k").GetInt64());
+
+        // A 16-bit cache halves both; a dtype that does not exist is refused by name.
+        var half = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8"), "--kv-cache", "f16", "--json");
+        Assert.True(half.ExitCode == 0, half.Stderr);
+        var h = JsonDocument.Parse(half.Stdout).RootElement;
+        Assert.Equal("f16", h.GetProperty("kv_cache_dtype").GetString());
+        Assert.Equal(2 * (48 + 32) * 2, h.GetProperty("kv_cache_bytes_per_token").GetInt64());
+        Assert.Equal(window / 2, h.GetProperty("kv_cache_sliding_window_bytes").GetInt64());
+        var bad = MimoProcess.Run("inspect", "--model", Fixtures.Dir("tiny_fp8"), "--kv-cache", "f8");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("'f8'", bad.Stderr + bad.Stdout);
     }
 
     [Fact]
