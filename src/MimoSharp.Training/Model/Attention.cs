@@ -63,11 +63,6 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var v = _v.forward(x).view(b, t, s.NumKvHeads, s.VHeadDim).transpose(1, 2) * _valueScale;
         q = _rope.Apply(q);
         k = _rope.Apply(k);
-        if (_window > 0 && t >= 2 * _window)
-        {
-            var blocked = SlidingWindowBlocks(q, k, v, b, t);
-            return _o.forward(blocked.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
-        }
         int rep = s.QueriesPerKvHead;
         if (rep > 1)
         {
@@ -83,6 +78,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             var fused = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // positional: the causal flag is spelled is_casual in this TorchSharp
             if (s.VHeadDim < s.HeadDim) fused = fused.narrow(-1, 0, s.VHeadDim);
             return _o.forward(fused.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
+        }
+        if (_window > 0 && t >= 2 * _window)
+        {
+            var blocked = SlidingWindowBlocks(q, k, v, b, t);
+            return _o.forward(blocked.transpose(1, 2).reshape(b, t, s.NumHeads * s.VHeadDim)).MoveToOuterDisposeScope();
         }
         if (_mask is null || _mask.dim() != 2 || _mask.shape[0] != t)
         {
@@ -108,16 +108,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Sliding-window attention in blocks of W queries, each against its own block and the one before (the only
     /// keys a window of W can reach): scores of [T, 2W] instead of [T, T], so long training contexts cost what the
-    /// window reads. The same keys and logits as the full mask, so the same result. The query heads of a KV head
-    /// share its keys and values by broadcasting (no copies per head), and the sink joins the softmax's normaliser
-    /// (log-sum-exp) instead of being concatenated as a column. q: [B, nq, T, d], k, v: [B, nkv, T, ·] → [B, nq, T, dv].
+    /// window reads. The same keys and logits as the full mask, so the same result. q, k, v: [B, nq, T, ·] → [B, nq, T, dv].
     /// </summary>
     private Tensor SlidingWindowBlocks(Tensor q, Tensor k, Tensor v, long b, long t)
     {
         int w = _window;
         long blocks = (t + w - 1) / w, padded = blocks * w;
         var s = _shape;
-        int kv = s.NumKvHeads, rep = s.QueriesPerKvHead;
         if (padded != t)
         {
             // Padding lies after every real query, so the causal part of the mask hides it; padded queries are dropped.
@@ -125,26 +122,24 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             k = nn.functional.pad(k, [0, 0, 0, padded - t]);
             v = nn.functional.pad(v, [0, 0, 0, padded - t]);
         }
-        Tensor Pairs(Tensor x)   // [B, nkv, P, d] → [B, nkv, 1, blocks, 2W, d]: block i-1 then block i (zeros before block 0)
+        Tensor Pairs(Tensor x)   // [B, nq, P, d] → [B, nq, blocks, 2W, d]: block i-1 then block i (zeros before block 0)
         {
-            var current = x.view(b, kv, blocks, w, x.shape[3]);
+            var current = x.view(b, s.NumHeads, blocks, w, x.shape[3]);
             var previous = nn.functional.pad(current, [0, 0, 0, 0, 1, 0]).narrow(2, 0, blocks);
-            return cat([previous, current], 3).unsqueeze(2);
+            return cat([previous, current], 3);
         }
         if (_mask is null || _mask.dim() != 3 || _mask.shape[0] != blocks)
         {
             _mask?.Dispose();
             _mask = BlockMask((int)blocks, w).DetachFromDisposeScope();
         }
-        var queries = q.view(b, kv, rep, blocks, w, s.HeadDim) * Math.Pow(s.HeadDim, -0.5);
-        var scores = matmul(queries, Pairs(k).transpose(4, 5)).add_(_mask);   // [B, nkv, rep, blocks, W, 2W]
+        var queries = q.view(b, s.NumHeads, blocks, w, s.HeadDim) * Math.Pow(s.HeadDim, -0.5);
+        var scores = matmul(queries, Pairs(k).transpose(3, 4)).add_(_mask);   // [B, nq, blocks, W, 2W]
         Tensor probs;
         if (SinkBias is not null)
         {
-            // softmax over the keys and the sink, keeping the keys' share: exp(score − log(Σ exp(scores) + exp(sink))).
-            var sink = SinkBias.view(1, kv, rep, 1, 1, 1);
-            var normaliser = scores.logsumexp(-1, keepdim: true).logaddexp(sink);
-            probs = (scores - normaliser).exp();
+            var sink = SinkBias.view(1, s.NumHeads, 1, 1, 1).expand(b, s.NumHeads, blocks, w, 1);
+            probs = cat([scores, sink], -1).softmax(-1).narrow(-1, 0, 2 * w);
         }
         else
         {
