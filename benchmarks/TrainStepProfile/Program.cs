@@ -12,9 +12,11 @@ using MimoSharp.Training.Pretraining;
 using static TorchSharp.torch;
 
 string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
-string root = AppContext.BaseDirectory;
-while (!File.Exists(Path.Combine(root, "MimoSharp.slnx"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("repository root not found");
-var config = MimoConfig.Load(Arg("--config", Path.Combine(root, "data", "default-model-config.json")));
+// The repository's default config: found above the working folder or above this program's build folder.
+string? RepoRoot(string? dir) => dir is null ? null : File.Exists(Path.Combine(dir, "MimoSharp.slnx")) ? dir : RepoRoot(Path.GetDirectoryName(dir));
+string? root = RepoRoot(Directory.GetCurrentDirectory()) ?? RepoRoot(AppContext.BaseDirectory);
+string defaultConfig = root is null ? "" : Path.Combine(root, "data", "default-model-config.json");
+var config = MimoConfig.Load(Arg("--config", defaultConfig));
 int batch = int.Parse(Arg("--batch", "8"), CultureInfo.InvariantCulture);
 int context = int.Parse(Arg("--context", "1024"), CultureInfo.InvariantCulture);
 int repeat = int.Parse(Arg("--repeat", "3"), CultureInfo.InvariantCulture);
