@@ -175,30 +175,20 @@ public sealed class DecodeSequence
             logits.Slice(i * v, v).CopyTo(scratchLogits);
             _sampler.Distribution(scratchLogits, history, _probs);
             var p = _probs.AsSpan();
+            bool greedy = Options.Sampling.IsGreedy;
             if (i == _drafts)
             {
-                next = Options.Sampling.IsGreedy ? VectorMath.ArgMax(p) : _sampler.Draw(p);
+                next = SpeculativeVerification.Bonus(p, greedy, _sampler);
                 break;
             }
-            int draft = _tokens[_n + i + 1];
             var q = _draftProbs.AsSpan(i * v, v);
-            if (Options.Sampling.IsGreedy ? draft == VectorMath.ArgMax(p) : _sampler.NextUniform() * q[draft] < p[draft])
+            if (SpeculativeVerification.Accept(_tokens[_n + i + 1], p, q, greedy, _sampler))
             {
                 accepted++;
                 Stats.DraftsAccepted[i]++;
                 continue;
             }
-            if (Options.Sampling.IsGreedy)
-            {
-                next = VectorMath.ArgMax(p);
-            }
-            else
-            {
-                // Rejected: draw from the normalised residual max(0, p − q).
-                for (int j = 0; j < v; j++) _scratch[j] = Math.Max(0f, p[j] - q[j]);
-                Sampler.Normalize(_scratch);
-                next = _sampler.Draw(_scratch);
-            }
+            next = SpeculativeVerification.Correct(p, q, greedy, _sampler, _scratch);
             break;
         }
 
