@@ -181,9 +181,9 @@ public static class DistillCommands
     {
         var corpus = new Option<string>("--corpus") { Description = "pre-training corpus text folder (scripts/corpus.sh writes .cache/corpus/text)", Required = true };
         var output = new Option<string>("--out") { Description = "folder for train/NAME.txt and NAME.{train,heldout}.jsonl", Required = true };
-        var train = new Option<int>("--train-prompts") { Description = "training prompts per domain", DefaultValueFactory = _ => 2000 };
-        var heldout = new Option<int>("--heldout-prompts") { Description = "held-out prompts per domain", DefaultValueFactory = _ => 200 };
-        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
+        var train = Cli.Defaulted("--train-prompts", "training prompts per domain", DomainData.DefaultTrainPrompts);
+        var heldout = Cli.Defaulted("--heldout-prompts", "held-out prompts per domain", DomainData.DefaultHeldoutPrompts);
+        var seed = Cli.Defaulted("--seed", "random seed", DomainData.DefaultSeed);
         var cmd = new Command("data", "build the arithmetic, code and definitions domains: teacher fine-tuning text and prompt files")
         {
             corpus, output, train, heldout, seed,

@@ -30,7 +30,8 @@ public sealed class Distiller(DistillOptions options, TextWriter log, IProgress<
         _o.Validate();
         LibTorchCompat.EnsureInitialized();
         set_num_threads(Math.Max(1, _o.Threads));
-        ComputePool.Threads = Math.Max(1, _o.Threads);
+        // The rollout engine's kernels run on this thread's pool setting for the whole run, as a loaded model's would.
+        using var threads = ComputePool.UseThreads(Math.Max(1, _o.Threads));
 
         string tokenizerPath = Path.Combine(_o.Student, NetworkCheckpoint.TokenizerFileName);
         if (!File.Exists(tokenizerPath)) throw new FileNotFoundException($"the student {_o.Student} has no tokenizer.json (prompts are text)");

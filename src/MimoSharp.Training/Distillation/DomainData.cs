@@ -17,9 +17,18 @@ public static partial class DomainData
 
     public sealed record Summary(string Domain, int TrainPrompts, int HeldoutPrompts, long TrainTextBytes);
 
+    /// <summary>Training prompts per domain unless told otherwise.</summary>
+    public const int DefaultTrainPrompts = 2000;
+
+    /// <summary>Held-out prompts per domain unless told otherwise.</summary>
+    public const int DefaultHeldoutPrompts = 200;
+
+    /// <summary>Seed of the shuffles unless told otherwise.</summary>
+    public const int DefaultSeed = 1;
+
     /// <param name="corpusText">The pre-training corpus text folder (scripts/corpus.sh: .cache/corpus/text).</param>
-    public static IReadOnlyList<Summary> Build(string corpusText, string output, int trainPrompts = 2000, int heldoutPrompts = 200,
-        int seed = 1, TextWriter? log = null)
+    public static IReadOnlyList<Summary> Build(string corpusText, string output, int trainPrompts = DefaultTrainPrompts,
+        int heldoutPrompts = DefaultHeldoutPrompts, int seed = DefaultSeed, TextWriter? log = null)
     {
         if (trainPrompts < 1 || heldoutPrompts < 1) throw new ArgumentException("prompt counts must be positive");
         var summaries = new List<Summary>

@@ -19,7 +19,7 @@ public partial class CrashResumeTests
     private const int Kills = 8;
 
     [Fact]
-    public async Task A_training_run_killed_at_random_points_resumes_bit_identically()
+    public async Task ATrainingRunKilledAtRandomPointsResumesBitIdentically()
     {
         using var run = new TinyRun();
         const int steps = 48;
@@ -45,7 +45,7 @@ public partial class CrashResumeTests
     }
 
     [Fact]
-    public async Task A_distillation_run_killed_at_random_points_resumes_bit_identically()
+    public async Task ADistillationRunKilledAtRandomPointsResumesBitIdentically()
     {
         using var w = new MopdWorkspace();
         const int steps = 12;
@@ -70,7 +70,7 @@ public partial class CrashResumeTests
     }
 
     [Fact]
-    public void A_save_cut_between_its_files_resumes_from_the_last_committed_state()
+    public void ASaveCutBetweenItsFilesResumesFromTheLastCommittedState()
     {
         using var run = new TinyRun();
         string reference = run.Out("reference"), cut = run.Out("cut"), other = run.Out("other");
@@ -96,7 +96,7 @@ public partial class CrashResumeTests
     }
 
     [Fact]
-    public void A_state_file_naming_an_optimizer_file_of_another_step_is_refused()
+    public void AStateFileNamingAnOptimizerFileOfAnotherStepIsRefused()
     {
         using var run = new TinyRun();
         string dir = run.Out("run");
@@ -115,7 +115,7 @@ public partial class CrashResumeTests
     }
 
     [Fact]
-    public void A_second_process_training_into_a_live_run_folder_is_refused_and_touches_nothing()
+    public void ASecondProcessTrainingIntoALiveRunFolderIsRefusedAndTouchesNothing()
     {
         using var run = new TinyRun();
         string dir = run.Out("live");
@@ -134,7 +134,7 @@ public partial class CrashResumeTests
     }
 
     [Fact]
-    public void A_new_run_forgets_the_metrics_of_a_start_killed_before_its_first_save()
+    public void ANewRunForgetsTheMetricsOfAStartKilledBeforeItsFirstSave()
     {
         using var run = new TinyRun();
         string dir = run.Out("restart");

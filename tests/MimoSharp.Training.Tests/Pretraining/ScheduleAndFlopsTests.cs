@@ -8,7 +8,7 @@ namespace MimoSharp.Training.Tests.Pretraining;
 public class ScheduleAndFlopsTests
 {
     [Fact]
-    public void Warmup_stable_decay_holds_the_peak_then_decays_to_the_floor()
+    public void WarmupStableDecayHoldsThePeakThenDecaysToTheFloor()
     {
         var s = new LearningRateSchedule(Peak: 2e-3, WarmupSteps: 10, TotalSteps: 100, MinFraction: 0.1, DecayFraction: 0.2);
 
@@ -22,7 +22,7 @@ public class ScheduleAndFlopsTests
     }
 
     [Fact]
-    public void Extending_a_wsd_run_in_its_stable_phase_changes_no_step_already_taken()
+    public void ExtendingAWsdRunInItsStablePhaseChangesNoStepAlreadyTaken()
     {
         var planned = new LearningRateSchedule(2e-3, 10, 1000, 0.1, DecayFraction: 0.15);
         var extended = new LearningRateSchedule(2e-3, 10, 2000, 0.1, DecayFraction: 0.075);   // the same 150 decay steps, later
@@ -33,7 +33,7 @@ public class ScheduleAndFlopsTests
     }
 
     [Fact]
-    public void Training_flops_count_the_matmuls_of_every_block_and_head()
+    public void TrainingFlopsCountTheMatmulsOfEveryBlockAndHead()
     {
         var config = MimoConfig.Parse(TinyRun.TinyConfig(300));
         double two = TrainingFlops.ForwardPerToken(config, mtpDepths: 2, context: 32);

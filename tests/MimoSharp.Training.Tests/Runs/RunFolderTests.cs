@@ -94,7 +94,7 @@ public sealed class RunFolderTests : IDisposable
         """;
 
     [Fact]
-    public void A_state_file_saved_by_an_earlier_version_loads_and_saves_byte_for_byte()
+    public void AStateFileSavedByAnEarlierVersionLoadsAndSavesByteForByte()
     {
         string path = TrainState.PathIn(_dir);
         Assert.Equal(Path.Combine(_dir, "training", "state.json"), path);
@@ -111,7 +111,7 @@ public sealed class RunFolderTests : IDisposable
     }
 
     [Fact]
-    public void Distillation_state_lives_next_to_the_training_state_under_its_own_name()
+    public void DistillationStateLivesNextToTheTrainingStateUnderItsOwnName()
     {
         Assert.Equal(Path.Combine(_dir, "training", "distill-state.json"), DistillState.PathIn(_dir));
         Assert.Null(DistillState.TryLoad(_dir));
@@ -125,7 +125,7 @@ public sealed class RunFolderTests : IDisposable
     }
 
     [Fact]
-    public void Recorded_routings_compare_as_sets_of_experts_on_the_marked_rows_only()
+    public void RecordedRoutingsCompareAsSetsOfExpertsOnTheMarkedRowsOnly()
     {
         // Layer 0 is dense, layers 1 and 2 are MoE (the default moe_layer_freq); two experts per token.
         var config = MimoConfig.Parse(JsonNode.Parse("""
