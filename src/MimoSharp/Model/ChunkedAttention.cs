@@ -406,43 +406,28 @@ internal static class ChunkedAttention
         }
 
         /// <summary>
-        /// The first float of the group's key at a run's first position, and the stride from one position to the next:
-        /// this pass's rows from k, a float32 cache in place, a 16-bit cache from the chunk's widened copy (whose
-        /// first position is <paramref name="j0"/>). Unchecked.
+        /// The first float of the group's key (or value) at a run's first position, and the stride from one position to
+        /// the next: this pass's rows from k (v), a float32 cache in place, a 16-bit cache from the chunk's widened
+        /// copy (whose first position is <paramref name="j0"/>). Unchecked.
         /// </summary>
-        private readonly ref float KeysOfRun(int position, int group, int j0, float[]? wide, out int stride)
+        private readonly ref float RunStart(bool values, int position, int group, int j0, float[]? wide, out int stride)
         {
-            int hd = shape.HeadDim;
+            int width = values ? shape.VHeadDim : shape.HeadDim;
+            if (wide is not null && position < seg.StartPosition)
+            {
+                stride = width;
+                return ref wide[(position - j0) * width];
+            }
+            stride = shape.NumKvHeads * width;
             if (position >= seg.StartPosition)
-            {
-                stride = shape.NumKvHeads * hd;
-                return ref k[(seg.FirstRow + position - seg.StartPosition) * stride + group * hd];
-            }
-            if (wide is not null)
-            {
-                stride = hd;
-                return ref wide[(position - j0) * hd];
-            }
-            stride = shape.NumKvHeads * hd;
-            return ref Unsafe.Add(ref cache.KeyRef(position), group * hd);
+                return ref (values ? v : k)[(seg.FirstRow + position - seg.StartPosition) * stride + group * width];
+            return ref Unsafe.Add(ref values ? ref cache.ValueRef(position) : ref cache.KeyRef(position), group * width);
         }
 
-        /// <summary>The values' counterpart of <see cref="KeysOfRun"/>.</summary>
-        private readonly ref float ValuesOfRun(int position, int group, int j0, float[]? wide, out int stride)
-        {
-            int vd = shape.VHeadDim;
-            if (position >= seg.StartPosition)
-            {
-                stride = shape.NumKvHeads * vd;
-                return ref v[(seg.FirstRow + position - seg.StartPosition) * stride + group * vd];
-            }
-            if (wide is not null)
-            {
-                stride = vd;
-                return ref wide[(position - j0) * vd];
-            }
-            stride = shape.NumKvHeads * vd;
-            return ref Unsafe.Add(ref cache.ValueRef(position), group * vd);
-        }
+        private readonly ref float KeysOfRun(int position, int group, int j0, float[]? wide, out int stride) =>
+            ref RunStart(values: false, position, group, j0, wide, out stride);
+
+        private readonly ref float ValuesOfRun(int position, int group, int j0, float[]? wide, out int stride) =>
+            ref RunStart(values: true, position, group, j0, wide, out stride);
     }
 }
