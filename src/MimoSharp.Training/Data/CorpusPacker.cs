@@ -18,6 +18,9 @@ public static class CorpusPacker
     /// <summary>The held-out text itself, beside the shards, for <c>mimo eval --text-file</c>.</summary>
     public const string HeldoutTextFileName = "heldout.txt";
 
+    /// <summary>Each source's held-out text on its own (heldout/SOURCE.txt), for a per-source table of <c>mimo eval</c>.</summary>
+    public const string HeldoutSourcesFolderName = "heldout";
+
     /// <summary>Share of every source kept for held-out evaluation unless told otherwise.</summary>
     public const double DefaultHeldoutFraction = 0.01;
 
@@ -41,6 +44,8 @@ public static class CorpusPacker
         var heldout = new ShardSink(outputDirectory, "heldout");
         var sources = new List<SourceInfo>();
         using var heldoutText = new StreamWriter(Path.Combine(outputDirectory, HeldoutTextFileName));
+        string perSource = Path.Combine(outputDirectory, HeldoutSourcesFolderName);
+        Directory.CreateDirectory(perSource);
         foreach (var file in files)
         {
             string text = File.ReadAllText(file).Replace("\r\n", "\n");
@@ -48,7 +53,9 @@ public static class CorpusPacker
             if (cut <= 0) cut = (int)(text.Length * (1 - heldoutFraction));
             long trainTokens = train.Add(Encode(tokenizer, text[..cut], eos, parseSpecialTokens), shardTokens);
             long heldTokens = heldout.Add(Encode(tokenizer, text[cut..], eos, parseSpecialTokens), shardTokens);
-            heldoutText.Write(text[cut..].Replace("\f", ""));
+            string held = text[cut..].Replace("\f", "");
+            heldoutText.Write(held);
+            File.WriteAllText(Path.Combine(perSource, Path.GetFileName(file)), held);
             sources.Add(new SourceInfo(Path.GetFileNameWithoutExtension(file), Path.GetFileName(file), trainTokens, heldTokens));
             log?.WriteLine($"packed {Path.GetFileName(file)}: {trainTokens:N0} train + {heldTokens:N0} held-out tokens");
         }

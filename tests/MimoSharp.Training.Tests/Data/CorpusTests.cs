@@ -26,6 +26,11 @@ public class CorpusTests
         string heldText = File.ReadAllText(Path.Combine(run.Corpus, CorpusPacker.HeldoutTextFileName));
         Assert.Contains("number 400 comes after 399.", heldText);
         Assert.DoesNotContain("number 17 comes after 16.", heldText);
+        // …and each source's share on its own, in source order, for a per-source evaluation.
+        string perSource = Path.Combine(run.Corpus, CorpusPacker.HeldoutSourcesFolderName);
+        Assert.Equal(["counting.txt", "rhymes.txt"], Directory.GetFiles(perSource).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(heldText, File.ReadAllText(Path.Combine(perSource, "counting.txt")) + File.ReadAllText(Path.Combine(perSource, "rhymes.txt")));
+        Assert.Contains("number 400 comes after 399.", File.ReadAllText(Path.Combine(perSource, "counting.txt")));
     }
 
     [Fact]
