@@ -24,7 +24,8 @@ internal static class BenchCommand
         var quant = Cli.QuantOption();
         var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, json };
+        var plainOnly = new Option<bool>("--plain") { Description = "plain decoding only, no speculative runs (context sweeps: scripts/bench-context.sh)" };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, plainOnly, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
@@ -41,7 +42,7 @@ internal static class BenchCommand
                 var rng = new Random(1234);
                 prompt = Enumerable.Range(0, p).Select(_ => rng.Next(m.VocabSize)).ToArray();
             }
-            int kMax = m.MtpLayers.Count;
+            int kMax = r.GetValue(plainOnly) ? 0 : m.MtpLayers.Count;
             var configs = new List<(string Name, GenerationOptions Options)> { ("plain", new GenerationOptions { MaxTokens = g }) };
             for (int k = 1; k <= kMax; k++) configs.Add(($"K={k}", new GenerationOptions { MaxTokens = g, Speculative = k }));
             if (kMax > 0) configs.Add(("adaptive", new GenerationOptions { MaxTokens = g, Speculative = kMax, AdaptiveSpeculation = true }));
@@ -61,7 +62,7 @@ internal static class BenchCommand
             long peakRss = Process.GetCurrentProcess().PeakWorkingSet64; // before the bandwidth probe's buffer
             long bytesPerToken = m.ActiveWeightBytesPerToken();
             // Each decoded token also reads the whole KV cache once: at long contexts that is most of the bytes. Counted at
-            // the middle of the decoded span (float32 cache; the window layers hold a fixed amount).
+            // the middle of the decoded span, in the cache's dtype (the window layers hold a fixed amount).
             long kvBytesPerToken = ModelSummary.Of(m).KvBytesFor(prompt.Length + g / 2);
             double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(m.Threads);
             double limit = bandwidthBytes / (bytesPerToken + kvBytesPerToken);
