@@ -14,5 +14,5 @@ for f in "$packed"/heldout/*.txt "$root"/.cache/corpus/eval/*.txt; do
   [[ -f "$f" ]] || continue
   name="$(basename "$f" .txt)"; [[ "$f" == */eval/* ]] && name="$name (source-disjoint)"
   dotnet "$dll" eval --model "$model" --text-file "$f" --context "$context" --max-tokens "$max_tokens" --json 2>/dev/null \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"| {sys.argv[1]} | {d[\"tokens\"]:,} | {d[\"loss\"]:.3f} | {d[\"bits_per_byte\"]:.3f} |")' "$name"
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); print("| %s | %s | %.3f | %.3f |" % (sys.argv[1], format(d["tokens"], ","), d["loss"], d["bits_per_byte"]))' "$name"
 done
