@@ -60,7 +60,7 @@ internal static class Cli
     };
 
     public static Option<string> KvCacheOption() =>
-        Choice("--kv-cache", "KV cache storage: f32 (exact), or f16/bf16 (half the bytes long contexts read; f16 is the closer, docs/long-context.md)",
+        Choice("--kv-cache", "KV cache storage: f32 (exact), or bf16/f16 (half the memory; accuracy and speed in docs/long-context.md)",
             s_kvCacheDtypes, "f32");
 
     public static Inference.KvCacheDtype KvCache(string value) => s_kvCacheDtypes[value];

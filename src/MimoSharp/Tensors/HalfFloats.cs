@@ -27,7 +27,21 @@ public static class HalfFloats
         if (format == HalfFormat.BF16)
             for (int i = 0; i < src.Length; i++) dst[i] = BFloat16.FromFloat(src[i]);
         else
-            for (int i = 0; i < src.Length; i++) dst[i] = BitConverter.HalfToUInt16Bits((Half)src[i]);
+            for (int i = 0; i < src.Length; i++) dst[i] = BitConverter.HalfToUInt16Bits(ToHalf(src[i]));
+    }
+
+    /// <summary>The largest finite binary16 value.</summary>
+    public const float F16Max = 65504f;
+
+    /// <summary>
+    /// x as binary16, refusing finite values beyond its range: they would become infinities, and an infinite key turns
+    /// attention scores into NaN-driven garbage instead of an error.
+    /// </summary>
+    private static Half ToHalf(float x)
+    {
+        if (Math.Abs(x) > F16Max && float.IsFinite(x))
+            throw new OverflowException($"{x} is beyond the f16 range (±{F16Max}): this model's activations need a bf16 or f32 KV cache (--kv-cache bf16)");
+        return (Half)x;
     }
 
     /// <summary>x = x rounded to <paramref name="format"/> and back: the value a 16-bit store would give.</summary>
@@ -36,7 +50,7 @@ public static class HalfFloats
         if (format == HalfFormat.BF16)
             for (int i = 0; i < x.Length; i++) x[i] = BFloat16.ToFloat(BFloat16.FromFloat(x[i]));
         else
-            for (int i = 0; i < x.Length; i++) x[i] = (float)(Half)x[i];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)ToHalf(x[i]);
     }
 
     /// <summary>dst = the float32 values of the 16-bit patterns in src (exact).</summary>

@@ -29,6 +29,17 @@ public sealed class HalfFloatsTests
             Assert.Equal(patterns[i] << 16, BitConverter.SingleToInt32Bits(wide[i - 3]));
     }
 
+    [Fact]
+    public void AValueBeyondTheBinary16RangeIsRefusedNamingTheRemedy()
+    {
+        var bits = new ushort[2];
+        var e = Assert.Throws<OverflowException>(() => HalfFloats.Encode([1f, -70000f], bits, HalfFormat.F16));
+        Assert.Contains("--kv-cache bf16", e.Message);
+        Assert.Throws<OverflowException>(() => HalfFloats.Round([70000f], HalfFormat.F16));
+        HalfFloats.Encode([1f, -70000f], bits, HalfFormat.BF16);   // bfloat16 has float32's range
+        Assert.Equal(-70144f, BFloat16.ToFloat(bits[1]));
+    }
+
     [Theory]
     [InlineData(HalfFormat.BF16)]
     [InlineData(HalfFormat.F16)]
