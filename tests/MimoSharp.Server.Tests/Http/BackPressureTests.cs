@@ -55,7 +55,8 @@ public sealed class BackPressureTests
         {
             for (int i = 0; i < 3; i++) Assert.True(await enumerator.MoveNextAsync());
         }
-        Assert.True(await server.MetricAsync("mimo_kv_cache_bytes") > 0);
+        // The scheduler publishes the gauge at its admission passes; wait for the running sequence to show in it.
+        Assert.True(await server.WaitForMetricAsync("mimo_kv_cache_bytes", v => v > 0) > 0);
 
         response.Dispose();
         Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
