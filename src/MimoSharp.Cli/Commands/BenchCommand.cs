@@ -66,6 +66,9 @@ internal static class BenchCommand
             long kvBytesPerToken = ModelSummary.Of(m).KvBytesFor(prompt.Length + g / 2);
             double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(m.Threads);
             double limit = bandwidthBytes / (bytesPerToken + kvBytesPerToken);
+            // The step's roofline at the middle of the decoded span: plain and each depth at its measured acceptance.
+            var roofline = new DecodeRoofline(m, bandwidthBytes, Tensors.ComputePeak.MeasureFlopsPerSecond(m.Threads));
+            int context = prompt.Length + g / 2;
             var perDepth = Enumerable.Range(1, kMax).Select(k => new
             {
                 k,
@@ -76,7 +79,10 @@ internal static class BenchCommand
                 // Break-even: the acceptance length at which this depth's step cost equals plain decoding's.
                 break_even_acceptance_length = Med(k, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 0)
                     / Med(0, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 1),
+                roofline_speedup = roofline.Speedup(1, context, k, Math.Max(1, Med(k, s => s.AcceptanceLength))),
+                roofline_break_even_acceptance_length = roofline.BreakEvenAcceptance(1, context, k),
             }).ToArray();
+            var plainStep = roofline.Step(1, context, 0, 1);
             var result = new
             {
                 model = dir,
@@ -95,6 +101,9 @@ internal static class BenchCommand
                 bandwidth_bytes_per_s = bandwidthBytes,
                 bandwidth_limit_tokens_per_s = limit,
                 fraction_of_limit = plainRate / limit,
+                peak_flops_per_s = roofline.PeakFlopsPerSecond,
+                roofline_tokens_per_s = 1 / plainStep.Seconds,
+                roofline_flops_per_byte = plainStep.Flops / plainStep.Bytes,
                 weights_bytes = m.Layers.Sum(l => l.Attention.Weights.Sum(w => w.StoredBytes) + l.FeedForward.Weights.Sum(w => w.StoredBytes)),
                 peak_rss_bytes = peakRss,
             };
@@ -103,8 +112,9 @@ internal static class BenchCommand
             {
                 Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
                 Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / ({bytesPerToken / 1e6:F1} MB weights + {kvBytesPerToken / 1e6:F1} MB KV cache) per token)");
+                Console.WriteLine($"roofline  {result.roofline_tokens_per_s,10:F1} tok/s plain ({plainStep.Flops / plainStep.Bytes:F2} FLOP/byte against a ridge of {roofline.RidgeFlopsPerByte:F1} = {roofline.PeakFlopsPerSecond / 1e9:F0} GFLOP/s / {bandwidthBytes / 1e9:F1} GB/s)");
                 foreach (var d in perDepth)
-                    Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2}, speed-up {d.speedup:F2}x)");
+                    Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2} (roofline {d.roofline_break_even_acceptance_length:F2}), speed-up {d.speedup:F2}x (roofline {d.roofline_speedup:F2}x))");
                 if (kMax > 0) Console.WriteLine($"decode    {result.speculative_decode_tokens_per_s,10:F1} tok/s (adaptive up to K={kMax}, acceptance length {result.acceptance_length:F2})");
                 Console.WriteLine($"peak RSS  {result.peak_rss_bytes / (1024.0 * 1024):F1} MiB");
             }

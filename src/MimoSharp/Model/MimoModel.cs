@@ -245,7 +245,7 @@ public sealed partial class MimoModel : IDisposable
     /// </summary>
     public long ActiveWeightBytesPerToken()
     {
-        long bytes = _embed.StoredBytes / Math.Max(1, _embed.Rows) + _lmHead.StoredBytes;
+        long bytes = EmbeddingRowBytes + LmHeadBytes;
         foreach (var layer in Layers)
             bytes += layer.Attention.Weights.Sum(w => w.StoredBytes) + layer.FeedForward.ActiveBytesPerToken;
         return bytes;
@@ -253,7 +253,13 @@ public sealed partial class MimoModel : IDisposable
 
     /// <summary>Weight bytes one MTP depth reads per draft (its block and lm_head).</summary>
     public long MtpWeightBytesPerDraft(int depth) =>
-        MtpLayers[depth].Weights.Sum(w => w.StoredBytes) + _lmHead.StoredBytes;
+        MtpLayers[depth].Weights.Sum(w => w.StoredBytes) + LmHeadBytes;
+
+    /// <summary>Bytes of lm_head, which every row that needs logits multiplies.</summary>
+    public long LmHeadBytes => _lmHead.StoredBytes;
+
+    /// <summary>Bytes of one token's embedding row.</summary>
+    public long EmbeddingRowBytes => _embed.StoredBytes / Math.Max(1, _embed.Rows);
 
     public void Dispose() => _checkpoint.Dispose();
 }

@@ -1,0 +1,164 @@
+using MimoSharp.Model;
+using MimoSharp.Tensors;
+
+namespace MimoSharp.Inference;
+
+/// <summary>
+/// The roofline of one decoding step (the cost model behind the paper's speculative speed-up, on this machine): the
+/// bytes a step moves and the FLOPs it does, pass by pass, each pass taking max(bytes / bandwidth, FLOPs / peak).
+/// <list type="bullet">
+/// <item>The main pass over n = batch × (K+1) rows reads every dense weight once (attention, dense FFNs, routers,
+/// lm_head), and of each MoE layer the <em>union</em> of the experts its rows route to: E·(1 − (1 − k/E)^n) expected
+/// under independent, uniform routing (real routing is correlated along a sequence, so this is an upper bound on
+/// the bytes); each sequence's KV cache once for all its rows.</item>
+/// <item>Each of the K draft passes (one MTP depth) reads its MTP block and lm_head once; its rows are the positions
+/// it catches up on (≈ the acceptance length) per sequence, with one row of logits each.</item>
+/// <item>A step yields batch × acceptance length tokens; plain decoding yields batch tokens from one pass of n =
+/// batch rows. Speculation pays when acceptance × T(plain) / T(K) &gt; 1.</item>
+/// </list>
+/// FLOPs count 2 per weight element per row and, for attention, 2·heads·(key + value width) per visible key per row.
+/// The figures assume kernels at the roofline; a measured step is slower by exactly what they leave on the table.
+/// </summary>
+public sealed class DecodeRoofline
+{
+    /// <summary>Bytes and FLOPs of one pass (or a whole step: their sum) and its time on the roofline.</summary>
+    public readonly record struct Cost(double WeightBytes, double KvBytes, double Flops, double Seconds)
+    {
+        public double Bytes => WeightBytes + KvBytes;
+
+        public static Cost operator +(Cost a, Cost b) =>
+            new(a.WeightBytes + b.WeightBytes, a.KvBytes + b.KvBytes, a.Flops + b.Flops, a.Seconds + b.Seconds);
+    }
+
+    private readonly record struct LayerAttention(long WeightBytes, long WeightElements, int Heads, int KeyDim, int ValueDim,
+        long KvBytesPerPosition, int Window);
+
+    private readonly LayerAttention[] _mainAttention, _mtpAttention;
+    private readonly long _denseBytes, _denseElements;                 // main pass, excluding attention, lm_head and experts
+    private readonly long _expertBytes, _expertElements;               // one expert of one MoE layer
+    private readonly int _moeLayers, _experts, _topK;
+    private readonly long _lmHeadBytes, _lmHeadElements, _embedRowBytes;
+    private readonly long[] _mtpBytes, _mtpElements;                   // per depth: its block (attention excluded)
+
+    public double BandwidthBytesPerSecond { get; }
+    public double PeakFlopsPerSecond { get; }
+
+    /// <summary>FLOP per byte where a pass turns from memory-bound to compute-bound.</summary>
+    public double RidgeFlopsPerByte => PeakFlopsPerSecond / BandwidthBytesPerSecond;
+
+    public DecodeRoofline(MimoModel model, double bandwidthBytesPerSecond, double peakFlopsPerSecond)
+    {
+        if (bandwidthBytesPerSecond <= 0 || peakFlopsPerSecond <= 0)
+            throw new ArgumentOutOfRangeException(nameof(bandwidthBytesPerSecond), "bandwidth and peak must be positive");
+        BandwidthBytesPerSecond = bandwidthBytesPerSecond;
+        PeakFlopsPerSecond = peakFlopsPerSecond;
+        var dtype = model.KvCacheDtype;
+        LayerAttention Of(Attention a) => new(a.Weights.Sum(w => w.StoredBytes), a.Weights.Sum(Elements),
+            a.Shape.NumHeads, a.Shape.HeadDim, a.Shape.VHeadDim, LayerKvCache.BytesPerPosition(a.KeyWidth, a.ValueWidth, dtype), a.Window);
+        _mainAttention = model.Layers.Select(l => Of(l.Attention)).ToArray();
+        _mtpAttention = model.MtpLayers.Select(l => Of(l.Attention)).ToArray();
+        foreach (var layer in model.Layers)
+        {
+            if (layer.FeedForward is MoeFeedForward moe)
+            {
+                _moeLayers++;
+                _experts = moe.Router.Experts;
+                _topK = moe.Router.TopK;
+                _denseBytes += moe.Router.Gate.StoredBytes;
+                _denseElements += Elements(moe.Router.Gate);
+                var expertWeights = moe.Weights.Where(w => !ReferenceEquals(w, moe.Router.Gate)).ToArray();
+                _expertBytes = expertWeights.Sum(w => w.StoredBytes) / _experts;
+                _expertElements = expertWeights.Sum(Elements) / _experts;
+            }
+            else
+            {
+                _denseBytes += layer.FeedForward.Weights.Sum(w => w.StoredBytes);
+                _denseElements += layer.FeedForward.Weights.Sum(Elements);
+            }
+        }
+        _lmHeadBytes = model.LmHeadBytes;
+        _lmHeadElements = (long)model.VocabSize * model.HiddenSize;
+        _embedRowBytes = model.EmbeddingRowBytes;
+        _mtpBytes = model.MtpLayers.Select(l => l.Weights.Sum(w => w.StoredBytes) - l.Attention.Weights.Sum(w => w.StoredBytes)).ToArray();
+        _mtpElements = model.MtpLayers.Select(l => l.Weights.Sum(Elements) - l.Attention.Weights.Sum(Elements)).ToArray();
+    }
+
+    private static long Elements(WeightMatrix w) => (long)w.Rows * w.Cols;
+
+    /// <summary>Measures this machine's bandwidth and FMA peak on the model's threads.</summary>
+    public static DecodeRoofline Measure(MimoModel model) =>
+        new(model, MemoryBandwidth.MeasureBytesPerSecond(model.Threads), ComputePeak.MeasureFlopsPerSecond(model.Threads));
+
+    /// <summary>Expected number of distinct experts n rows route to (top-k of E each, independent and uniform).</summary>
+    public static double ExpectedExpertUnion(int experts, int topK, int rows) =>
+        experts == 0 ? 0 : experts * (1 - Math.Pow(1 - (double)topK / experts, rows));
+
+    /// <summary>
+    /// The main model's pass over <paramref name="rowsPerSequence"/> rows of each of <paramref name="batch"/>
+    /// sequences at <paramref name="context"/> tokens of context, with logits for every row.
+    /// </summary>
+    public Cost MainPass(int batch, int rowsPerSequence, int context)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerSequence, 1);
+        int n = batch * rowsPerSequence;
+        double experts = _moeLayers * ExpectedExpertUnion(_experts, _topK, n);
+        double weightBytes = _denseBytes + _lmHeadBytes + n * (double)_embedRowBytes + experts * _expertBytes
+            + _mainAttention.Sum(a => (double)a.WeightBytes);
+        double flops = 2.0 * n * (_denseElements + _lmHeadElements + (double)_moeLayers * _topK * _expertElements
+            + _mainAttention.Sum(a => (double)a.WeightElements));
+        double kvBytes = 0;
+        foreach (var a in _mainAttention)
+        {
+            int visible = Visible(a, context);
+            kvBytes += batch * (double)a.KvBytesPerPosition * visible;
+            flops += 2.0 * n * a.Heads * (a.KeyDim + a.ValueDim) * visible;
+        }
+        return Timed(weightBytes, kvBytes, flops);
+    }
+
+    /// <summary>One MTP depth's draft pass: <paramref name="rowsPerSequence"/> caught-up rows per sequence, one row of logits each.</summary>
+    public Cost DraftPass(int depth, int batch, int rowsPerSequence, int context)
+    {
+        var a = _mtpAttention[depth];
+        int n = batch * rowsPerSequence, visible = Visible(a, context);
+        double weightBytes = _mtpBytes[depth] + a.WeightBytes + _lmHeadBytes + n * (double)_embedRowBytes;
+        double flops = 2.0 * n * (_mtpElements[depth] + a.WeightElements) + 2.0 * batch * _lmHeadElements
+            + 2.0 * n * a.Heads * (a.KeyDim + a.ValueDim) * visible;
+        return Timed(weightBytes, batch * (double)a.KvBytesPerPosition * visible, flops);
+    }
+
+    /// <summary>
+    /// A whole step with <paramref name="drafts"/> drafts per sequence (0 = plain decoding) at the given acceptance
+    /// length (tokens per step per sequence; the draft passes catch up on that many rows).
+    /// </summary>
+    public Cost Step(int batch, int context, int drafts, double acceptanceLength)
+    {
+        var cost = MainPass(batch, drafts + 1, context);
+        int caughtUp = Math.Max(1, (int)Math.Round(acceptanceLength));
+        for (int d = 0; d < drafts; d++) cost += DraftPass(d, batch, caughtUp, context);
+        return cost;
+    }
+
+    /// <summary>Tokens per second the roofline allows: batch × acceptance length per step.</summary>
+    public double TokensPerSecond(int batch, int context, int drafts, double acceptanceLength) =>
+        batch * (drafts == 0 ? 1 : acceptanceLength) / Step(batch, context, drafts, acceptanceLength).Seconds;
+
+    /// <summary>Speed-up of <paramref name="drafts"/> drafts over plain decoding at the given acceptance length.</summary>
+    public double Speedup(int batch, int context, int drafts, double acceptanceLength) =>
+        TokensPerSecond(batch, context, drafts, acceptanceLength) / TokensPerSecond(batch, context, 0, 1);
+
+    /// <summary>The acceptance length at which <paramref name="drafts"/> drafts break even with plain decoding.</summary>
+    public double BreakEvenAcceptance(int batch, int context, int drafts)
+    {
+        // T(K) depends on the acceptance only through the draft passes' catch-up rows; solve by fixed point.
+        double plain = Step(batch, context, 0, 1).Seconds, e = 1;
+        for (int i = 0; i < 8; i++) e = Step(batch, context, drafts, e).Seconds / plain;
+        return e;
+    }
+
+    private static int Visible(LayerAttention a, int context) => a.Window > 0 ? Math.Min(a.Window, context) : context;
+
+    private Cost Timed(double weightBytes, double kvBytes, double flops) =>
+        new(weightBytes, kvBytes, flops, Math.Max((weightBytes + kvBytes) / BandwidthBytesPerSecond, flops / PeakFlopsPerSecond));
+}
