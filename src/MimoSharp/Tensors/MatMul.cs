@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using MimoSharp.Checkpoints;
 
 namespace MimoSharp.Tensors;
@@ -105,10 +106,14 @@ public static class MatMul
         if (w.Format == WeightFormat.BF16)
         {
             // x is already rearranged for DotBf16 (once per product, in Compute).
+            // Four inputs per pass over a row where the vector kernel runs (the row decoded once for them, the same bits).
+            int quads = Vector256.IsHardwareAccelerated && cols >= 16 ? n / 4 * 4 : 0;
             for (int r = r0; r < r1; r++)
             {
                 var row = w.Bf16Row(r);
-                for (int t = 0; t < n; t++)
+                for (int t = 0; t < quads; t += 4)
+                    VectorMath.DotBf16x4(row, (float*)xa + (long)t * cols, cols, y + (long)t * rows + r, rows);
+                for (int t = quads; t < n; t++)
                     y[(long)t * rows + r] = VectorMath.DotBf16(row, x.Slice(t * cols, cols));
             }
             return;

@@ -124,6 +124,50 @@ public sealed class KernelTests
         }
     }
 
+    [Theory]
+    [InlineData(37, 16)]
+    [InlineData(40, 48)]
+    [InlineData(19, 256)]
+    [InlineData(23, 300)]
+    [InlineData(5, 15)]
+    public unsafe void Bf16ProductsOfAnyInputCountHaveTheBitsOfOneRowAlone(int rows, int cols)
+    {
+        var random = new Random(rows * cols);
+        var bits = Enumerable.Range(0, rows * cols).Select(_ => BFloat16.FromFloat((float)(random.NextDouble() * 2 - 1))).ToArray();
+        const int n = 11;
+        var x = Enumerable.Range(0, n * cols).Select(_ => (float)(random.NextDouble() * 2 - 1) * 3).ToArray();
+        fixed (ushort* pw = bits)
+        {
+            var w = WeightMatrix.FromPinnedBf16("w", pw, rows, cols);
+            var expected = new float[n * rows];
+            var arranged = new float[cols];
+            for (int t = 0; t < n; t++)
+            {
+                VectorMath.InterleaveForBf16(x.AsSpan(t * cols, cols), arranged);
+                for (int r = 0; r < rows; r++) expected[t * rows + r] = VectorMath.DotBf16(w.Bf16Row(r), arranged);
+            }
+            int saved = ComputePool.Threads;
+            try
+            {
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    ComputePool.Threads = threads;
+                    for (int m = 1; m <= n; m++)
+                    {
+                        var y = new float[m * rows];
+                        MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
+                        for (int i = 0; i < m * rows; i++)
+                            Assert.True(expected[i].Equals(y[i]), $"{m} inputs, {threads} threads, output {i}: {y[i]} instead of {expected[i]}");
+                    }
+                }
+            }
+            finally
+            {
+                ComputePool.Threads = saved;
+            }
+        }
+    }
+
     [Fact]
     public void Q8_0SimdQuantiserFollowsTheScalarRule()
     {
