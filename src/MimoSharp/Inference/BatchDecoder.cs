@@ -5,7 +5,7 @@ namespace MimoSharp.Inference;
 
 /// <summary>
 /// Advances several sequences by one step with ONE main-model forward pass: new sequences contribute their
-/// whole prompt (prefill), running ones their pending token plus drafts. Sequences may join or leave between
+/// whole prompt (prefill), running ones their pending token plus drafts (<see cref="BatchDrafter"/>, batched too). Sequences may join or leave between
 /// steps (continuous batching); because every row is computed the same way whatever else is in the pass, a
 /// sequence's tokens with a given seed do not depend on its neighbours.
 /// </summary>
@@ -13,6 +13,7 @@ public sealed class BatchDecoder(MimoModel model)
 {
     // Reused across steps so that decoding does not allocate per token.
     private float[] _hidden = [], _picked = [], _logits = [];
+    private readonly BatchDrafter _drafter = new(model);
 
     public MimoModel Model => model;
 
@@ -29,6 +30,8 @@ public sealed class BatchDecoder(MimoModel model)
         foreach (var s in sequences) if (!s.IsFinished) active.Add(s);
         if (active.Count == 0) return;
 
+        // Drafts first (timed on their own, for the adaptive policy), then one main pass verifies every sequence's rows.
+        _drafter.Draft(active);
         var clock = Stopwatch.StartNew();
         int h = model.HiddenSize, v = model.VocabSize;
         var rows = new int[active.Count][];

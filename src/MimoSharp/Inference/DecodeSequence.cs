@@ -112,7 +112,7 @@ public sealed class DecodeSequence
     /// <summary>The chunk of the prompt this step runs, or 0 once the prefill is done.</summary>
     private int PrefillChunk => _prefilled ? 0 : Math.Min(Options.PrefillChunk, Prompt.Count - _prefillDone);
 
-    /// <summary>First half of a step: drafts (decode steps) and the rows the main model must run.</summary>
+    /// <summary>First half of a step, after <see cref="PlanDrafts"/> and the drafts: the rows the main model must run.</summary>
     internal int[] PrepareStep(out int startPosition)
     {
         _lastEmitted.Clear();
@@ -123,31 +123,51 @@ public sealed class DecodeSequence
             _chunk = PrefillChunk;
             return _tokens.GetRange(_prefillDone, _chunk).ToArray();
         }
-        int v = _model.VocabSize;
-        int depth = Policy?.Next() ?? _k;
-        _drafts = Math.Max(0, Math.Min(depth, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
-        _draftSeconds = 0;
-        for (int d = 0; d < _drafts; d++)
-        {
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var q = _draftProbs.AsSpan(d * v, v);
-            _drafter!.DraftLogits(d, _n, _tokens, _scratch);
-            _sampler.Distribution(_scratch, _tokens, q);
-            int draft = Options.Sampling.IsGreedy ? VectorMath.ArgMax(q) : _sampler.Draw(q);
-            _tokens.Add(draft);
-            Stats.DraftsProposed[d]++;
-            double took = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
-            _draftSeconds += took;
-            Policy?.RecordDraft(d, took);
-        }
         startPosition = _n;
         return _tokens.GetRange(_n, _drafts + 1).ToArray();
+    }
+
+    /// <summary>Where this sequence's drafts come from (null without speculation).</summary>
+    internal IDraftSource? Drafter => _drafter;
+
+    /// <summary>Positions in the main cache; the pending token sits at this index of <see cref="Tokens"/>.</summary>
+    internal int CachedLength => _n;
+
+    /// <summary>Prompt, emitted tokens and this step's drafts so far.</summary>
+    internal IReadOnlyList<int> Tokens => _tokens;
+
+    /// <summary>
+    /// Opens a step (before <see cref="PrepareStep"/>): the number of drafts it proposes, the policy's choice within
+    /// the token budget and the context; 0 for a prefill step. <see cref="BatchDrafter"/> then adds them depth by depth.
+    /// </summary>
+    internal int PlanDrafts()
+    {
+        _draftSeconds = 0;
+        if (!_prefilled || IsFinished) return _drafts = 0;
+        int depth = Policy?.Next() ?? _k;
+        return _drafts = Math.Max(0, Math.Min(depth, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
+    }
+
+    /// <summary>Drafts this step proposes (set by <see cref="PlanDrafts"/>).</summary>
+    internal int PlannedDrafts => _drafts;
+
+    /// <summary>Depth <paramref name="depth"/>'s draft, drawn from the drafter's logits (overwritten), which took <paramref name="seconds"/>.</summary>
+    internal void AddDraft(int depth, Span<float> logits, double seconds)
+    {
+        int v = _model.VocabSize;
+        var q = _draftProbs.AsSpan(depth * v, v);
+        _sampler.Distribution(logits, _tokens, q);
+        int draft = Options.Sampling.IsGreedy ? VectorMath.ArgMax(q) : _sampler.Draw(q);
+        _tokens.Add(draft);
+        Stats.DraftsProposed[depth]++;
+        _draftSeconds += seconds;
+        Policy?.RecordDraft(depth, seconds);
     }
 
     /// <summary>Rows of this step whose logits <see cref="CompleteStep"/> needs (the prefill needs only its last).</summary>
     internal int LogitRows => _prefilled ? _drafts + 1 : _prefillDone + _chunk == Prompt.Count ? 1 : 0;
 
-    /// <summary>Second half of a step: hidden states of every row run, logits of the last <see cref="LogitRows"/> rows.</summary>
+    /// <summary>Second half of a step: hidden states of every row run, logits of the last <see cref="LogitRows"/> rows, and the main pass's time.</summary>
     internal void CompleteStep(ReadOnlySpan<float> hidden, ReadOnlySpan<float> logits, double seconds)
     {
         int v = _model.VocabSize;
@@ -200,9 +220,9 @@ public sealed class DecodeSequence
         _tokens.Add(next);
         Stats.DecodeSteps++;
         Stats.AcceptedHistogram[accepted]++;
-        Policy?.RecordVerify(_drafts + 1, Math.Max(1e-9, seconds - _draftSeconds));
+        Policy?.RecordVerify(_drafts + 1, Math.Max(1e-9, seconds));
         Policy?.RecordAcceptance(_drafts, accepted);
-        Stats.DecodeSeconds += seconds;
+        Stats.DecodeSeconds += seconds + _draftSeconds;   // the main pass (seconds) came after the drafts
         for (int i = _n - accepted; i <= _n && !IsFinished; i++) Emit(_tokens[i]);
     }
 

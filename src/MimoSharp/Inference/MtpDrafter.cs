@@ -16,6 +16,10 @@ public sealed class MtpDrafter : IDraftSource
     private readonly float[] _hiddenRing;
     private readonly int _ringPositions;
     private int _hiddenCount;
+    // The rows of the draft in progress (PrepareRows → CommitRows), reused from step to step.
+    private int[] _pendingIds = [];
+    private float[] _pendingHidden = [];
+    private int _pendingCount;
 
     public int Depths => _fed.Length;
 
@@ -53,6 +57,32 @@ public sealed class MtpDrafter : IDraftSource
     /// </summary>
     public void DraftLogits(int depth, int n, IReadOnlyList<int> tokens, Span<float> logits)
     {
+        var rows = PrepareRows(depth, n, tokens);
+        var output = new float[rows.Count * _model.HiddenSize];
+        _model.MtpForward(depth, rows.Ids, rows.Hidden, BatchLayout.Single(rows.Start, rows.Count), [_caches], output);
+        CommitRows(depth);
+        _model.MtpLogits(depth, output.AsSpan((rows.Count - 1) * _model.HiddenSize, _model.HiddenSize), 1, logits);
+    }
+
+    /// <summary>The rows depth k must run before it drafts: positions Start.., their fused tokens and main hidden states.</summary>
+    internal readonly ref struct PendingRows(int start, ReadOnlySpan<int> ids, ReadOnlySpan<float> hidden)
+    {
+        public int Start { get; } = start;
+        public int Count => Ids.Length;
+        public ReadOnlySpan<int> Ids { get; } = ids;
+        public ReadOnlySpan<float> Hidden { get; } = hidden;
+    }
+
+    /// <summary>The cache this drafter's depths write (one sequence's).</summary>
+    internal SequenceCaches Caches => _caches;
+
+    /// <summary>
+    /// First half of a draft at depth <paramref name="depth"/> (see <see cref="DraftLogits"/>): rolls the depth's cache
+    /// back to its first entry whose fused token is no longer the sequence's, and returns the rows to run from there
+    /// (views of reused buffers, valid until the next call). After the MTP pass over them, <see cref="CommitRows"/>.
+    /// </summary>
+    internal PendingRows PrepareRows(int depth, int n, IReadOnlyList<int> tokens)
+    {
         if (n < 1 || tokens.Count < n + depth + 1)
             throw new ArgumentException($"depth {depth} at position {n - 1} needs tokens up to index {n + depth}");
         if (_hiddenCount < n) throw new InvalidOperationException($"hidden states observed only up to {_hiddenCount}, need {n}");
@@ -83,17 +113,26 @@ public sealed class MtpDrafter : IDraftSource
         int rows = n - valid;
         if (rows == 0)
             throw new InvalidOperationException($"depth {depth} already holds position {n - 1}; drafting it again needs a rollback");
-        var ids = new int[rows];
-        var hidden = new float[rows * h];
+        if (_pendingIds.Length < rows)
+        {
+            _pendingIds = new int[rows];
+            _pendingHidden = new float[rows * h];
+        }
         for (int i = 0; i < rows; i++)
         {
             int j = valid + i;
-            ids[i] = tokens[j + depth + 1];
-            _hiddenRing.AsSpan(j % _ringPositions * h, h).CopyTo(hidden.AsSpan(i * h, h));
+            _pendingIds[i] = tokens[j + depth + 1];
+            _hiddenRing.AsSpan(j % _ringPositions * h, h).CopyTo(_pendingHidden.AsSpan(i * h, h));
         }
-        var output = new float[rows * h];
-        _model.MtpForward(depth, ids, hidden, BatchLayout.Single(valid, rows), [_caches], output);
-        fed.AddRange(ids);
-        _model.MtpLogits(depth, output.AsSpan((rows - 1) * h, h), 1, logits);
+        _pendingCount = rows;
+        return new PendingRows(valid, _pendingIds.AsSpan(0, rows), _pendingHidden.AsSpan(0, rows * h));
+    }
+
+    /// <summary>Second half: the depth's cache now holds the rows <see cref="PrepareRows"/> returned.</summary>
+    internal void CommitRows(int depth)
+    {
+        var fed = _fed[depth];
+        for (int i = 0; i < _pendingCount; i++) fed.Add(_pendingIds[i]);
+        _pendingCount = 0;
     }
 }
