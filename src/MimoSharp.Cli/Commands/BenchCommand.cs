@@ -25,13 +25,16 @@ internal static class BenchCommand
         var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
         var plainOnly = new Option<bool>("--plain") { Description = "plain decoding only, no speculative runs (context sweeps: scripts/bench-context.sh)" };
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, plainOnly, json };
+        var batchSize = new Option<int>("--batch") { Description = "sequences decoded together in one batch (continuous batching); tok/s are their total", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, plainOnly, batchSize, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
             using var m = Cli.LoadModel(dir, r.GetValue(quant), Cli.Threads(r, threads), r.GetValue(kvCache)!);
             int p = r.GetValue(promptLen), g = r.GetValue(gen), n = Math.Max(1, r.GetValue(reps));
+            int batch = r.GetValue(batchSize);
             if (p < 1 || g < 2) throw new ArgumentException("--prompt must be ≥ 1 and --gen ≥ 2");
+            if (batch < 1) throw new ArgumentException("--batch must be ≥ 1");
             int[] prompt;
             if (r.GetValue(text) is string t)
             {
@@ -46,18 +49,16 @@ internal static class BenchCommand
             var configs = new List<(string Name, GenerationOptions Options)> { ("plain", new GenerationOptions { MaxTokens = g }) };
             for (int k = 1; k <= kMax; k++) configs.Add(($"K={k}", new GenerationOptions { MaxTokens = g, Speculative = k }));
             if (kMax > 0) configs.Add(("adaptive", new GenerationOptions { MaxTokens = g, Speculative = kMax, AdaptiveSpeculation = true }));
-            var runs = configs.Select(_ => new List<GenerationStats>()).ToArray();
+            // The batch's prompts: the prompt rotated by a few tokens per sequence (same length, different text, so rows
+            // route to different experts as real requests do).
+            var prompts = Enumerable.Range(0, batch).Select(b => prompt.Skip(b * 7 % prompt.Length).Concat(prompt.Take(b * 7 % prompt.Length)).ToArray()).ToArray();
+            var runs = configs.Select(_ => new List<BenchRun>()).ToArray();
             for (int i = 0; i < n; i++)
             {
-                for (int c = 0; c < configs.Count; c++)
-                {
-                    var gen1 = new Generator(m, configs[c].Options);
-                    foreach (var _ in gen1.Generate(prompt)) { }
-                    runs[c].Add(gen1.Stats);
-                }
+                for (int c = 0; c < configs.Count; c++) runs[c].Add(BenchRun.Measure(m, prompts, configs[c].Options));
                 Console.Error.WriteLine($"[{i + 1}/{n}] " + string.Join(", ", configs.Select((c, j) => $"{c.Name} {runs[j][^1].DecodeTokensPerSecond:F1} tok/s")));
             }
-            double Med(int c, Func<GenerationStats, double> f) => Median(runs[c].Select(f));
+            double Med(int c, Func<BenchRun, double> f) => Median(runs[c].Select(f));
             double plainRate = Med(0, s => s.DecodeTokensPerSecond);
             long peakRss = Process.GetCurrentProcess().PeakWorkingSet64; // before the bandwidth probe's buffer
             long bytesPerToken = m.ActiveWeightBytesPerToken();
@@ -79,14 +80,15 @@ internal static class BenchCommand
                 // Break-even: the acceptance length at which this depth's step cost equals plain decoding's.
                 break_even_acceptance_length = Med(k, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 0)
                     / Med(0, s => s.DecodeSteps > 0 ? s.DecodeSeconds / s.DecodeSteps : 1),
-                roofline_speedup = roofline.Speedup(1, context, k, Math.Max(1, Med(k, s => s.AcceptanceLength))),
-                roofline_break_even_acceptance_length = roofline.BreakEvenAcceptance(1, context, k),
+                roofline_speedup = roofline.Speedup(batch, context, k, Math.Max(1, Med(k, s => s.AcceptanceLength))),
+                roofline_break_even_acceptance_length = roofline.BreakEvenAcceptance(batch, context, k),
             }).ToArray();
-            var plainStep = roofline.Step(1, context, 0, 1);
+            var plainStep = roofline.Step(batch, context, 0, 1);
             var result = new
             {
                 model = dir,
                 threads = m.Threads,
+                batch,
                 prompt_tokens = prompt.Length,
                 generated_tokens = g,
                 prefill_tokens_per_s = Med(0, s => s.PrefillTokensPerSecond),
@@ -102,7 +104,7 @@ internal static class BenchCommand
                 bandwidth_limit_tokens_per_s = limit,
                 fraction_of_limit = plainRate / limit,
                 peak_flops_per_s = roofline.PeakFlopsPerSecond,
-                roofline_tokens_per_s = 1 / plainStep.Seconds,
+                roofline_tokens_per_s = batch / plainStep.Seconds,
                 roofline_flops_per_byte = plainStep.Flops / plainStep.Bytes,
                 weights_bytes = m.Layers.Sum(l => l.Attention.Weights.Sum(w => w.StoredBytes) + l.FeedForward.Weights.Sum(w => w.StoredBytes)),
                 peak_rss_bytes = peakRss,
@@ -112,6 +114,7 @@ internal static class BenchCommand
             {
                 Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
                 Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / ({bytesPerToken / 1e6:F1} MB weights + {kvBytesPerToken / 1e6:F1} MB KV cache) per token)");
+                if (batch > 1) Console.WriteLine($"batch     {batch} sequences decoded together; tok/s are their total");
                 Console.WriteLine($"roofline  {result.roofline_tokens_per_s,10:F1} tok/s plain ({plainStep.Flops / plainStep.Bytes:F2} FLOP/byte against a ridge of {roofline.RidgeFlopsPerByte:F1} = {roofline.PeakFlopsPerSecond / 1e9:F0} GFLOP/s / {bandwidthBytes / 1e9:F1} GB/s)");
                 foreach (var d in perDepth)
                     Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2} (roofline {d.roofline_break_even_acceptance_length:F2}), speed-up {d.speedup:F2}x (roofline {d.roofline_speedup:F2}x))");
@@ -121,6 +124,38 @@ internal static class BenchCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>One measured run of a configuration: one sequence, or a batch decoded together (their totals).</summary>
+    private sealed record BenchRun(double PrefillTokensPerSecond, double DecodeTokensPerSecond, double AcceptanceLength,
+        double[] AcceptedPerDepth, int DecodeSteps, double DecodeSeconds)
+    {
+        public static BenchRun Measure(MimoModel model, int[][] prompts, GenerationOptions options)
+        {
+            if (prompts.Length == 1)
+            {
+                var one = new Generator(model, options);
+                foreach (var _ in one.Generate(prompts[0])) { }
+                var st = one.Stats;
+                return new(st.PrefillTokensPerSecond, st.DecodeTokensPerSecond, st.AcceptanceLength, st.AcceptedPerDepth, st.DecodeSteps, st.DecodeSeconds);
+            }
+            var sequences = prompts.Select(p => new DecodeSequence(model, p, options)).ToArray();
+            var decoder = new BatchDecoder(model);
+            var clock = Stopwatch.StartNew();
+            while (sequences.Any(s => s.Generated.Count == 0 && !s.IsFinished)) decoder.Step(sequences);   // prefill: each emits its first token
+            double prefill = clock.Elapsed.TotalSeconds;
+            int firstTokens = sequences.Sum(s => s.Generated.Count), steps = 0;
+            clock.Restart();
+            while (sequences.Any(s => !s.IsFinished))
+            {
+                decoder.Step(sequences);
+                steps++;
+            }
+            double decode = clock.Elapsed.TotalSeconds;
+            int tokens = sequences.Sum(s => s.Generated.Count) - firstTokens;
+            return new(prompts.Sum(p => p.Length) / prefill, tokens / decode, sequences.Average(s => s.Stats.AcceptanceLength),
+                sequences[0].Stats.AcceptedPerDepth, steps, decode);
+        }
     }
 
     private static double Median(IEnumerable<double> xs)
