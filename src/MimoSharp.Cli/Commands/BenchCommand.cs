@@ -19,6 +19,7 @@ internal static class BenchCommand
         var gen = new Option<int>("--gen") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var reps = new Option<int>("--repeat") { Description = "alternating repetitions; medians are reported", DefaultValueFactory = _ => 3 };
         var text = new Option<string?>("--text") { Description = "prompt text instead of random ids (needs tokenizer.json); a real prompt shows real acceptance" };
+        var textFile = new Option<FileInfo?>("--text-file") { Description = "prompt from a text file: its first --prompt tokens (repeated if shorter)" };
         var bandwidth = new Option<double?>("--bandwidth") { Description = "memory bandwidth in GB/s for the limit (default: measured here with a streaming read)" };
         var threads = Cli.ThreadsOption();
         var quant = Cli.QuantOption();
@@ -26,7 +27,7 @@ internal static class BenchCommand
         var json = Cli.JsonOption();
         var plainOnly = new Option<bool>("--plain") { Description = "plain decoding only, no speculative runs (context sweeps: scripts/bench-context.sh)" };
         var batchSize = new Option<int>("--batch") { Description = "sequences decoded together in one batch (continuous batching); tok/s are their total", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, bandwidth, threads, plainOnly, batchSize, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, textFile, bandwidth, threads, plainOnly, batchSize, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
@@ -39,6 +40,14 @@ internal static class BenchCommand
             if (r.GetValue(text) is string t)
             {
                 prompt = (Cli.TryLoadTokenizer(dir) ?? throw new ArgumentException($"--text needs {Path.Combine(dir, "tokenizer.json")}")).Encode(t);
+            }
+            else if (r.GetValue(textFile) is FileInfo file)
+            {
+                if (!file.Exists) throw new ArgumentException($"--text-file {file.FullName} does not exist");
+                var ids = (Cli.TryLoadTokenizer(dir) ?? throw new ArgumentException($"--text-file needs {Path.Combine(dir, "tokenizer.json")}"))
+                    .Encode(File.ReadAllText(file.FullName));
+                if (ids.Length == 0) throw new ArgumentException($"--text-file {file.FullName} holds no text");
+                prompt = Enumerable.Range(0, p).Select(i => ids[i % ids.Length]).ToArray();
             }
             else
             {
