@@ -142,7 +142,12 @@ public class TrainerTests
         var log = new StringWriter();
         var options = run.Options(run.Out("long"), steps: 2) with
         {
-            ConfigPath = null, InitFrom = run.Out("short"), ContextLength = 64, RopeTheta = 10000.0, EvalEvery = 0, WarmupSteps = 1,
+            ConfigPath = null,
+            InitFrom = run.Out("short"),
+            ContextLength = 64,
+            RopeTheta = 10000.0,
+            EvalEvery = 0,
+            WarmupSteps = 1,
             SaveDType = WeightDType.F32,
         };
         new MimoSharp.Training.Pretraining.Trainer(options, log).Run();
