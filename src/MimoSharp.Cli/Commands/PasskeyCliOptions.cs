@@ -84,10 +84,10 @@ internal sealed class PasskeyCliOptions
             sb.Append(CultureInfo.InvariantCulture, $"{length,-15:N0}");
             foreach (var cell in report.Cells.Where(c => c.Length == length))
                 sb.Append(CultureInfo.InvariantCulture, $"{$"{cell.Correct}/{cell.Trials}",8}");
-            sb.Append(CultureInfo.InvariantCulture, $"{report.AccuracyAt(length),10:P0}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{$"{report.AccuracyAt(length) * 100:0}%",10}\n");
         }
         sb.Append(CultureInfo.InvariantCulture,
-            $"overall {report.Accuracy:P1} of {report.Trials.Count} trials; {report.TokensPerSecond:N0} prompt tokens/s (prefill + answer)\n");
+            $"overall {report.Accuracy * 100:0.#}% of {report.Trials.Count} trials; {report.TokensPerSecond:N0} prompt tokens/s (prefill + answer)\n");
         return sb.ToString();
     }
 
