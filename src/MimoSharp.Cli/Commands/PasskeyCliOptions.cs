@@ -8,17 +8,17 @@ namespace MimoSharp.Cli.Commands;
 /// <summary><c>mimo eval --passkey</c>: passkey retrieval by context length × depth on the engine (chunked prefill).</summary>
 internal sealed class PasskeyCliOptions
 {
-    private static readonly PasskeyOptions s_defaults = new() { Lengths = [1024, 4096], Depths = [0, 0.25, 0.5, 0.75, 1] };
+    private static readonly PasskeyOptions s_defaults = new() { Lengths = [], Depths = [0, 0.25, 0.5, 0.75, 1] };
 
     public Option<bool> Enabled { get; } = new("--passkey")
     {
         Description = "passkey retrieval instead of held-out loss: a number hidden at a depth of filler text, asked for at the end",
     };
 
-    public Option<string> Lengths { get; } = new("--passkey-lengths")
+    public Option<string?> Lengths { get; } = new("--passkey-lengths")
     {
-        Description = "prompt lengths in tokens, comma-separated (each plus the answer must fit max_position_embeddings)",
-        DefaultValueFactory = _ => string.Join(',', s_defaults.Lengths),
+        Description = "prompt lengths in tokens, comma-separated (each plus the answer must fit max_position_embeddings); " +
+            "default: 1024, 2048, … doubling while they fit",
     };
 
     public Option<string> Depths { get; } = new("--passkey-depths")
@@ -49,17 +49,19 @@ internal sealed class PasskeyCliOptions
     {
         string? fillerPath = r.GetValue(Filler);
         if (fillerPath is not null && !File.Exists(fillerPath)) throw new FileNotFoundException($"--passkey-filler {fillerPath} does not exist");
+        var tokenizer = Cli.TryLoadTokenizer(dir) ?? throw new FileNotFoundException($"{dir} has no tokenizer.json to build passkey prompts with");
+        using var model = Cli.LoadModel(dir, r.GetValue(Quant), threads, r.GetValue(KvCache)!);
         var options = new PasskeyOptions
         {
-            Lengths = ParseList(r.GetValue(Lengths)!, Lengths.Name, s => int.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture)),
+            Lengths = r.GetValue(Lengths) is string lengths
+                ? ParseList(lengths, Lengths.Name, s => int.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture))
+                : PasskeyOptions.DoublingLengths(model.Config.MaxPositionEmbeddings, r.GetValue(Digits)),
             Depths = ParseList(r.GetValue(Depths)!, Depths.Name, s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture)),
             Trials = r.GetValue(Trials),
             Digits = r.GetValue(Digits),
             Seed = r.GetValue(Seed),
             FillerText = fillerPath is null ? null : File.ReadAllText(fillerPath),
         };
-        var tokenizer = Cli.TryLoadTokenizer(dir) ?? throw new FileNotFoundException($"{dir} has no tokenizer.json to build passkey prompts with");
-        using var model = Cli.LoadModel(dir, r.GetValue(Quant), threads, r.GetValue(KvCache)!);
         var evaluation = new PasskeyRetrieval(model, tokenizer, options);
         evaluation.Validate();
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -30,7 +30,21 @@ public sealed record PasskeyOptions
     public int PrefillChunk { get; init; } = new GenerationOptions().PrefillChunk;
 
     /// <summary>Tokens generated after the question: a space, the digits and slack for a model that hesitates.</summary>
-    public int AnswerTokens => Digits + 4;
+    public int AnswerTokens => AnswerTokensFor(Digits);
+
+    public static int AnswerTokensFor(int digits) => digits + 4;
+
+    /// <summary>
+    /// 1,024, 2,048, … doubling while a prompt of that length and its answer fit <paramref name="maxPositionEmbeddings"/>;
+    /// a model with fewer positions gets the one length that fits.
+    /// </summary>
+    public static int[] DoublingLengths(int maxPositionEmbeddings, int digits)
+    {
+        int limit = maxPositionEmbeddings - AnswerTokensFor(digits);
+        var lengths = new List<int>();
+        for (long length = 1024; length <= limit; length *= 2) lengths.Add((int)length);
+        return lengths.Count > 0 ? [.. lengths] : [limit];
+    }
 
     public void Validate()
     {

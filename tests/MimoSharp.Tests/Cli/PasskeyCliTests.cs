@@ -30,6 +30,12 @@ public sealed class PasskeyCliTests
         Assert.InRange(root.GetProperty("overall_accuracy").GetDouble(), 0, 1);
         Assert.Contains("passkey: length 200 depth 1 trial 0", r.Stderr);
 
+        // Without --passkey-lengths: 1,024 doubling while prompt and answer fit the shipped model's 4,096 positions.
+        var defaults = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-depths", "0.5", "--passkey-trials", "1",
+            "--threads", "1", "--json");
+        Assert.True(defaults.ExitCode == 0, defaults.Stderr);
+        Assert.Equal([1024, 2048], JsonDocument.Parse(defaults.Stdout).RootElement.GetProperty("lengths").EnumerateArray().Select(e => e.GetInt32()));
+
         var table = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-lengths", "128", "--passkey-depths", "0,1",
             "--passkey-trials", "1", "--threads", "1");
         Assert.True(table.ExitCode == 0, table.Stderr);

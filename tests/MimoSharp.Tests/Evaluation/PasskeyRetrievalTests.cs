@@ -93,6 +93,15 @@ public sealed class PasskeyRetrievalTests
     }
 
     [Fact]
+    public void DefaultLengthsDoubleWhileThePromptAndAnswerFit()
+    {
+        Assert.Equal([1024, 2048], PasskeyOptions.DoublingLengths(4096, 5));        // 4,096 + 9 answer tokens does not fit
+        Assert.Equal([1024, 2048, 4096], PasskeyOptions.DoublingLengths(4105, 5));
+        Assert.Equal([1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072], PasskeyOptions.DoublingLengths(262144, 5));
+        Assert.Equal([503], PasskeyOptions.DoublingLengths(512, 5));
+    }
+
+    [Fact]
     public void RunsOnTheDefaultModelWithChunkedPrefillAndReportsEveryCell()
     {
         using var model = MimoModel.Load(DefaultModelDir);
