@@ -22,9 +22,14 @@ public static class TrainCommands
         var resume = new Option<bool>("--resume") { Description = "continue the run saved in --out (same settings; --steps may change, which re-times the cosine decay)" };
         var d = new TrainOptions { DataDirectory = "", OutputDirectory = "" };
         var mtpLayers = Opt("--mtp-layers", "MTP depths of a new model", d.MtpLayers);
+        var ropeTheta = new Option<double?>("--rope-theta")
+        {
+            Description = "context extension: RoPE base of the global layers (the SWA layers keep theirs), saved in config.json; " +
+                "e.g. --init-from DIR --context 32768 --rope-theta 5000000",
+        };
         var steps = Opt("--steps", "total optimizer steps", d.Steps);
         var batch = Opt("--batch-size", "sequences per step", d.BatchSize);
-        var context = Opt("--context", "tokens per sequence", d.ContextLength);
+        var context = Opt("--context", "tokens per sequence (beyond the model's max_position_embeddings raises it in the saved config)", d.ContextLength);
         var lr = Opt("--lr", "peak learning rate", d.LearningRate);
         var minLr = Opt("--min-lr-fraction", "final learning rate as a fraction of the peak (cosine)", d.MinLearningRateFraction);
         var warmup = Opt("--warmup", "linear warm-up steps", d.WarmupSteps);
@@ -47,7 +52,7 @@ public static class TrainCommands
         var threads = Cli.ThreadsOption(d.Threads);
         var cmd = new Command("train", "pre-train (or fine-tune) a MiMo model with next-token + MTP losses")
         {
-            data, output, config, initFrom, resume, mtpLayers, steps, batch, context, lr, minLr, warmup, decayFraction, weightDecay, clip, mtpWeight,
+            data, output, config, initFrom, resume, mtpLayers, ropeTheta, steps, batch, context, lr, minLr, warmup, decayFraction, weightDecay, clip, mtpWeight,
             gamma, seed, evalEvery, evalWindows, saveEvery, logEvery, bf16, saveDtype, maxSteps, threads,
         };
         cmd.SetAction(r => Run(() =>
@@ -60,6 +65,7 @@ public static class TrainCommands
                 InitFrom = r.GetValue(initFrom),
                 Resume = r.GetValue(resume),
                 MtpLayers = r.GetValue(mtpLayers),
+                RopeTheta = r.GetValue(ropeTheta),
                 Steps = r.GetValue(steps),
                 BatchSize = r.GetValue(batch),
                 ContextLength = r.GetValue(context),
@@ -107,19 +113,28 @@ public static class TrainCommands
     public static Command CreateEval()
     {
         var model = Cli.ModelOption();
-        var textFile = new Option<string>("--text-file") { Description = "UTF-8 text to evaluate on (held-out text)", Required = true };
+        var textFile = new Option<string>("--text-file") { Description = "UTF-8 text to evaluate on (held-out text); not with --passkey" };
         var context = new Option<int>("--context") { Description = "tokens per evaluation window", DefaultValueFactory = _ => 256 };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "evaluate only the first N tokens of the text" };
         var threads = Cli.ThreadsOption();
         var json = Cli.JsonOption();
-        var cmd = new Command("eval", "held-out loss, bits per byte, perplexity and per-depth MTP top-1 accuracy of a model on a text file")
+        var passkey = new PasskeyCliOptions();
+        var cmd = new Command("eval",
+            "held-out loss, bits per byte, perplexity and per-depth MTP top-1 accuracy of a model on a text file; " +
+            "or, with --passkey, passkey-retrieval accuracy by context length and depth")
         {
             model, textFile, context, maxTokens, threads, json,
         };
+        passkey.AddTo(cmd);
         cmd.SetAction(r => Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
-            string path = r.GetValue(textFile)!;
+            if (r.GetValue(passkey.Enabled))
+            {
+                if (r.GetValue(textFile) is not null) throw new ArgumentException("give either --text-file (held-out loss) or --passkey, not both");
+                return passkey.Run(r, dir, Cli.Threads(r, threads), r.GetValue(json));
+            }
+            string path = r.GetValue(textFile) ?? throw new ArgumentException("give --text-file FILE to evaluate on, or --passkey");
             if (!File.Exists(path)) throw new FileNotFoundException($"--text-file {path} does not exist");
             if (r.GetValue(context) < 2) throw new ArgumentException($"--context must be at least 2, got {r.GetValue(context)}");
             var tokenizer = Cli.TryLoadTokenizer(dir)

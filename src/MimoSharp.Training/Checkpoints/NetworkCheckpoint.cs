@@ -27,15 +27,18 @@ public static class NetworkCheckpoint
     public const string TokenizerFileName = "tokenizer.json";
 
     /// <summary>Builds a network shaped by the checkpoint's config and MTP tensors and loads its weights as float32.</summary>
-    public static MimoNetwork Load(string directory)
+    /// <param name="adjustConfig">Changes the checkpoint's config before the network is built, keeping every shape (e.g.
+    /// <see cref="ContextExtension"/>'s new RoPE base, which the attention layers fix when they are constructed).</param>
+    public static MimoNetwork Load(string directory, Func<MimoConfig, MimoConfig>? adjustConfig = null)
     {
         using var checkpoint = Checkpoint.Open(directory);
-        return Load(checkpoint);
+        return Load(checkpoint, adjustConfig);
     }
 
-    public static MimoNetwork Load(Checkpoint checkpoint)
+    public static MimoNetwork Load(Checkpoint checkpoint, Func<MimoConfig, MimoConfig>? adjustConfig = null)
     {
-        var network = new MimoNetwork(checkpoint.Config, MimoModel.CountMtpLayers(checkpoint));
+        var config = adjustConfig is null ? checkpoint.Config : adjustConfig(checkpoint.Config);
+        var network = new MimoNetwork(config, MimoModel.CountMtpLayers(checkpoint));
         try
         {
             CopyWeights(checkpoint, network);

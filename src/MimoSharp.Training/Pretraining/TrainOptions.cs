@@ -24,6 +24,13 @@ public sealed record TrainOptions
     /// <summary>MTP depths of a model trained from scratch (a checkpoint brings its own).</summary>
     public int MtpLayers { get; init; } = 3;
 
+    /// <summary>
+    /// Context extension (<see cref="ContextExtension"/>): the RoPE base of the global layers for this run and the model it
+    /// saves (the SWA layers keep theirs). Null keeps the model's. Either way, a <see cref="ContextLength"/> beyond the
+    /// model's max_position_embeddings raises it.
+    /// </summary>
+    public double? RopeTheta { get; init; }
+
     public int Steps { get; init; } = 1000;
     public int BatchSize { get; init; } = 16;
     public int ContextLength { get; init; } = 256;
@@ -78,6 +85,7 @@ public sealed record TrainOptions
         Require.That(ConfigPath is null || InitFrom is null, "give either --config (train from scratch) or --init-from (fine-tune), not both");
         Require.That(Resume || ConfigPath is not null || InitFrom is not null,
             "give --config FILE to train from scratch, --init-from DIR to fine-tune, or --resume to continue --out");
+        Require.That(RopeTheta is null or (> 0 and < double.PositiveInfinity), $"--rope-theta must be a positive number, got {RopeTheta}");
         Require.That(ContextLength - MtpLayers - 2 > 0, $"--context {ContextLength} is too short for {MtpLayers} MTP depths");
     }
 

@@ -35,6 +35,9 @@ public sealed class Trainer(TrainOptions options, TextWriter log, IProgress<Trai
         string corpusTokenizer = Path.Combine(_o.DataDirectory, NetworkCheckpoint.TokenizerFileName);
         using var run = TrainingRun<TrainState>.Open(_o.OutputDirectory, _o.Resume);
         using var network = run.Saved is not null ? NetworkCheckpoint.Load(_o.OutputDirectory) : CreateNetwork(meta);
+        if (run.Saved is not null && _o.RopeTheta is double theta && theta != network.Config.Global.RopeTheta)
+            throw new InvalidOperationException(
+                $"--rope-theta {theta} differs from the rope_theta {network.Config.Global.RopeTheta} of the run saved in {_o.OutputDirectory}");
         if (network.Config.VocabSize != meta.VocabSize)
             throw new InvalidOperationException(
                 $"the model's vocab_size is {network.Config.VocabSize} but the corpus {_o.DataDirectory} was packed with a tokenizer of {meta.VocabSize} ids");
@@ -156,14 +159,25 @@ public sealed class Trainer(TrainOptions options, TextWriter log, IProgress<Trai
                 throw new InvalidOperationException(
                     $"{tokenizer} differs from the tokenizer the corpus {_o.DataDirectory} was packed with; re-pack the corpus with it");
             log.WriteLine($"train: initialising from {_o.InitFrom}");
-            return NetworkCheckpoint.Load(_o.InitFrom);
+            return NetworkCheckpoint.Load(_o.InitFrom, Extend);
         }
-        var config = MimoConfig.Load(_o.ConfigPath!);
+        var config = Extend(MimoConfig.Load(_o.ConfigPath!));
         manual_seed((long)(_o.Seed & long.MaxValue));
         var network = new MimoNetwork(config, _o.MtpLayers);
         double std = config.Raw?["initializer_range"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out double r) ? r : 0.02;
         network.InitializeWeights(std);
         return network;
+    }
+
+    /// <summary>The config this run trains and saves: the global RoPE base of --rope-theta, room for --context positions.</summary>
+    private MimoConfig Extend(MimoConfig config)
+    {
+        var extended = ContextExtension.Apply(config, _o.RopeTheta, _o.ContextLength);
+        if (!ReferenceEquals(extended, config))
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"train: context extension: global rope_theta {config.Global.RopeTheta:G} → {extended.Global.RopeTheta:G} " +
+                $"(SWA keeps {extended.Swa.RopeTheta:G}), max_position_embeddings {config.MaxPositionEmbeddings} → {extended.MaxPositionEmbeddings}"));
+        return extended;
     }
 
     private void Save(TrainingRun<TrainState> run, MimoNetwork network, AdamW optimizer, TrainState state, string tokenizer) =>

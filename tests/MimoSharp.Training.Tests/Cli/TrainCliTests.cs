@@ -17,7 +17,8 @@ public class TrainCliTests
 
         string ckpt = run.Out("cli-ckpt");
         string[] common = ["train", "--data", corpus, "--out", ckpt, "--config", run.ConfigPath, "--mtp-layers", "2", "--steps", "6",
-            "--batch-size", "2", "--context", "32", "--eval-every", "3", "--eval-windows", "4", "--threads", "1", "--log-every", "1"];
+            "--batch-size", "2", "--context", "32", "--eval-every", "3", "--eval-windows", "4", "--threads", "1", "--log-every", "1",
+            "--rope-theta", "20000"];
         var train = MimoProcess.Run([.. common, "--max-steps-this-run", "3"]);
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("step 3/6", train.Stderr);
@@ -32,6 +33,9 @@ public class TrainCliTests
         var resumed = MimoProcess.Run([.. common, "--resume"]);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Contains("step 6/6", resumed.Stderr);
+        var saved = JsonDocument.Parse(File.ReadAllText(Path.Combine(ckpt, "config.json"))).RootElement;
+        Assert.Equal(20000.0, saved.GetProperty("rope_theta").GetDouble());        // --rope-theta: the global layers' base
+        Assert.Equal(10000.0, saved.GetProperty("swa_rope_theta").GetDouble());
 
         string text = Path.Combine(run.TextDir, "counting.txt");
         var eval = MimoProcess.Run("eval", "--model", ckpt, "--text-file", text, "--json", "--context", "32", "--threads", "1");

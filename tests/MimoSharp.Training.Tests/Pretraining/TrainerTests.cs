@@ -124,6 +124,71 @@ public class TrainerTests
     }
 
     [Fact]
+    public void ContextExtensionSavesTheNewGlobalBaseAndTheEngineAgreesWithTheNetwork()
+    {
+        using var run = new TinyRun();
+        // A short-context checkpoint with a low global base and no swa_rope_theta (the SWA layers inherit the base), so
+        // the new base moves the logits far beyond the tolerance and the SWA layers must be pinned to the old one.
+        var raw = TinyRun.TinyConfig(run.VocabSize);
+        raw["rope_theta"] = 100.0;
+        raw.Remove("swa_rope_theta");
+        raw["max_position_embeddings"] = 32;
+        manual_seed(5);
+        using (var start = new MimoNetwork(MimoSharp.Config.MimoConfig.Parse(raw), 2))
+        {
+            start.InitializeWeights(0.2);
+            NetworkCheckpoint.Save(start, run.Out("short"), WeightDType.F32, run.Tokenizer);
+        }
+        var log = new StringWriter();
+        var options = run.Options(run.Out("long"), steps: 2) with
+        {
+            ConfigPath = null,
+            InitFrom = run.Out("short"),
+            ContextLength = 64,
+            RopeTheta = 10000.0,
+            EvalEvery = 0,
+            WarmupSteps = 1,
+            SaveDType = WeightDType.F32,
+        };
+        new MimoSharp.Training.Pretraining.Trainer(options, log).Run();
+        Assert.Contains("global rope_theta 100 → 10000 (SWA keeps 100), max_position_embeddings 32 → 64", log.ToString());
+
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(options.OutputDirectory, "config.json")))!;
+        Assert.Equal(10000.0, saved["rope_theta"]!.GetValue<double>());
+        Assert.Equal(100.0, saved["swa_rope_theta"]!.GetValue<double>());
+        Assert.Equal(64, saved["max_position_embeddings"]!.GetValue<int>());
+
+        // The engine loads it with the new base and computes the training network's logits at all 64 positions.
+        int[] ids = Enumerable.Range(0, 64).Select(i => (i * 37 + 11) % run.VocabSize).ToArray();
+        using var engine = MimoModel.Load(options.OutputDirectory);
+        Assert.Equal((10000.0, 100.0), (engine.Config.Global.RopeTheta, engine.Config.Swa.RopeTheta));
+        var expected = TeacherForcing.Run(engine, ids);
+        using var network = NetworkCheckpoint.Load(options.OutputDirectory);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var tokens = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]);
+            AssertClose(expected.Logits, NetworkCheckpoint.ToArray(network.Logits(network.Hidden(tokens))), 1e-4);
+        }
+
+        // The base matters here: the same weights under the old base give other logits.
+        string oldBase = run.Out("old-base");
+        Directory.CreateDirectory(oldBase);
+        File.Copy(Path.Combine(options.OutputDirectory, "model.safetensors"), Path.Combine(oldBase, "model.safetensors"));
+        var reverted = (System.Text.Json.Nodes.JsonObject)saved.DeepClone();
+        reverted["rope_theta"] = 100.0;
+        File.WriteAllText(Path.Combine(oldBase, "config.json"), reverted.ToJsonString());
+        using var before = MimoModel.Load(oldBase);
+        float[] other = TeacherForcing.Run(before, ids).Logits;
+        Assert.True(expected.Logits.Zip(other, (a, b) => Math.Abs(a - b)).Max() > 1e-2, "the RoPE base did not change the logits");
+
+        // A resumed run must keep the base it was saved with.
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            new MimoSharp.Training.Pretraining.Trainer(options with { Resume = true, Steps = 3, RopeTheta = 20000.0 }, TextWriter.Null).Run());
+        Assert.Contains("--rope-theta 20000", e.Message);
+    }
+
+    [Fact]
     public void BalancingMovesRouterBiasTowardEvenLoad()
     {
         TorchSetup.Init();
