@@ -1,13 +1,15 @@
 // Load figure for the OpenAI-compatible server: N concurrent clients, each sending streaming chat requests
 // one after another; prints total generated tokens/s, time to first token and per-token latency (p50/p99).
 // usage: dotnet run --project benchmarks/ServerLoad -c Release -- (--model DIR | --url http://127.0.0.1:8080)
-//          [--clients 1,4,16] [--requests 4] [--max-tokens 64] [--prompt-words 32] [--max-running 16] [--threads N] [--compare]
+//          [--clients 1,4,16] [--requests 4] [--max-tokens 64] [--prompt-words 32] [--max-running 16] [--threads N]
+//          [--temperature 0.8] [--compare]
 // With --model it starts the server in this process (Kestrel on a free 127.0.0.1 port), so the figures
 // include HTTP, SSE and JSON, not just the engine.
-// --compare (with --model): server overhead. The same request (prompt, sampling, seed, max tokens, ignore_eos,
-// hence plain decoding) runs --requests times each way, alternating: through HTTP/SSE, through the engine
-// in-process (the same scheduler, no HTTP) and through a Generator (no scheduler); prints median tok/s and ratios,
-// then the clients curve.
+// --compare (with --model): server overhead. The same request (prompt, sampling, seed, max tokens, ignore_eos, and
+// the server's default speculation: plain decoding when sampled with a seed, adaptive MTP drafts when greedy,
+// --temperature 0) runs --requests times each way, alternating: through a Generator (no scheduler), through the
+// engine in-process (the same scheduler, no HTTP) and through HTTP/SSE; prints median tok/s and ratios, then the
+// aggregate tok/s of --clients concurrent clients in-process and over HTTP.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -46,12 +48,14 @@ using var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = Ti
 string model = JsonDocument.Parse(await http.GetStringAsync("v1/models")).RootElement.GetProperty("data")[0].GetProperty("id").GetString()!;
 string prompt = string.Join(' ', Enumerable.Range(0, options.PromptWords).Select(i => Words.List[i % Words.List.Length]));
 
-await Client.RunAsync(http, model, prompt, options.MaxTokens, seed: 0);   // warm-up: JIT, caches, connections
+// Warm-up: connections, caches, and the JIT's tiers (one request left ASP.NET and the kernels still being
+// recompiled during the measurement, which cost a third of the tokens/s of a 4-request run).
+for (int i = 0; i < 5; i++) await Client.RunAsync(http, model, prompt, options.MaxTokens, seed: 0, options.Temperature);
 if (options.Compare)
 {
     if (engine is null || loaded is null) throw new ArgumentException("--compare needs --model (the model in this process)");
-    await Overhead.CompareAsync(http, model, engine, loaded, prompt, options.MaxTokens, options.Requests);
-    await Overhead.CurveAsync(http, model, engine, prompt, options.MaxTokens, options.Clients, options.Requests);
+    await Overhead.CompareAsync(http, model, engine, loaded, prompt, options.MaxTokens, options.Temperature, options.Requests);
+    await Overhead.CurveAsync(http, model, engine, prompt, options.MaxTokens, options.Temperature, options.Clients, options.Requests);
 }
 else
 {
@@ -64,7 +68,7 @@ else
         var runs = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
         {
             var mine = new List<Client.Result>();
-            for (int r = 0; r < options.Requests; r++) mine.Add(await Client.RunAsync(http, model, prompt, options.MaxTokens, seed: c * 1000 + r));
+            for (int r = 0; r < options.Requests; r++) mine.Add(await Client.RunAsync(http, model, prompt, options.MaxTokens, seed: c * 1000 + r, options.Temperature));
             return mine;
         })));
         double wall = clock.Elapsed.TotalSeconds;
@@ -104,14 +108,14 @@ internal static class Client
     /// <summary>Timings in seconds from sending the request; <see cref="Wall"/> ends at the last byte of the stream.</summary>
     public sealed record Result(int Tokens, double TimeToFirstToken, double PerToken, double[] Gaps, double Wall, string Content);
 
-    public static async Task<Result> RunAsync(HttpClient http, string model, string prompt, int maxTokens, int seed)
+    public static async Task<Result> RunAsync(HttpClient http, string model, string prompt, int maxTokens, int seed, float temperature)
     {
         var body = new Dictionary<string, object>
         {
             ["model"] = model,
             ["messages"] = new[] { new { role = "user", content = prompt } },
             ["max_tokens"] = maxTokens,
-            ["temperature"] = 0.8,
+            ["temperature"] = temperature,
             ["seed"] = seed,
             ["ignore_eos"] = true,   // fixed-length outputs, so every N does the same work per request
             ["stream"] = true,
@@ -152,7 +156,7 @@ internal static class Client
     }
 }
 
-internal sealed record Args(string? Model, string? Url, int[] Clients, int Requests, int MaxTokens, int PromptWords, int MaxRunning, int Threads, bool Compare)
+internal sealed record Args(string? Model, string? Url, int[] Clients, int Requests, int MaxTokens, int PromptWords, int MaxRunning, int Threads, bool Compare, float Temperature)
 {
     public static Args Parse(string[] args)
     {
@@ -160,6 +164,7 @@ internal sealed record Args(string? Model, string? Url, int[] Clients, int Reque
         int[] clients = [1, 4, 16];
         int requests = 4, maxTokens = 64, promptWords = 32, maxRunning = 16, threads = Environment.ProcessorCount;
         bool compare = false;
+        float temperature = 0.8f;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--compare")
@@ -178,12 +183,16 @@ internal sealed record Args(string? Model, string? Url, int[] Clients, int Reque
                 case "--prompt-words": promptWords = Positive("--prompt-words", value); break;
                 case "--max-running": maxRunning = Positive("--max-running", value); break;
                 case "--threads": threads = Positive("--threads", value); break;
+                case "--temperature":
+                    temperature = float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float t) && t >= 0 && t <= 2 ? t
+                        : throw new ArgumentException($"--temperature: '{value}' is not a number in [0, 2]");
+                    break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
             i++;
         }
         if ((model is null) == (url is null)) throw new ArgumentException("give exactly one of --model DIR (in-process server) or --url URL (running server)");
-        return new Args(model, url, clients, requests, maxTokens, promptWords, maxRunning, threads, compare);
+        return new Args(model, url, clients, requests, maxTokens, promptWords, maxRunning, threads, compare, temperature);
     }
 
     private static int Positive(string flag, string s) =>
@@ -213,16 +222,15 @@ internal static class Overhead
         public double DecodeRate => (Tokens - 1) / (Wall - FirstToken);
     }
 
-    public static async Task CompareAsync(HttpClient http, string model, MimoEngine engine, MimoModel loaded, string prompt, int maxTokens, int rounds)
+    public static async Task CompareAsync(HttpClient http, string model, MimoEngine engine, MimoModel loaded, string prompt, int maxTokens, float temperature, int rounds)
     {
-        const float Temperature = 0.8f;   // as Client.RunAsync sends it
         var paths = new (string Name, Func<int, Task<Run>> Once)[]
         {
-            ("generator (model only)", seed => Task.FromResult(GeneratorRun(engine, loaded, prompt, maxTokens, Temperature, seed))),
-            ("engine in-process", seed => EngineRun(engine, prompt, maxTokens, Temperature, seed)),
+            ("generator (model only)", seed => Task.FromResult(GeneratorRun(engine, loaded, prompt, maxTokens, temperature, seed))),
+            ("engine in-process", seed => EngineRun(engine, prompt, maxTokens, temperature, seed)),
             ("HTTP/SSE", async seed =>
             {
-                var r = await Client.RunAsync(http, model, prompt, maxTokens, seed);
+                var r = await Client.RunAsync(http, model, prompt, maxTokens, seed, temperature);
                 return new Run(r.Tokens, r.Wall, r.TimeToFirstToken, r.Content);
             }),
         };
@@ -240,7 +248,9 @@ internal static class Overhead
                     throw new InvalidOperationException(
                         $"round {round}: {paths[p].Name} produced other output than {paths[0].Name}: {runs[p][^1].Tokens} tokens \"{runs[p][^1].Text}\" against {runs[0][^1].Tokens} \"{runs[0][^1].Text}\"");
         }
-        Console.WriteLine($"one client, the same request each way ({runs[0][0].Tokens} tokens, seeded temperature {Temperature} = plain decoding), {rounds} alternating rounds, medians:");
+        var decoding = Decoding(engine, maxTokens, temperature, 0);
+        string how = decoding.Speculative == 0 ? "plain decoding" : $"{(decoding.AdaptiveSpeculation ? "adaptive" : "fixed")} MTP speculation up to {decoding.Speculative} drafts";
+        Console.WriteLine($"one client, the same request each way ({runs[0][0].Tokens} tokens, seeded temperature {temperature}: {how}), {rounds} alternating rounds, medians:");
         Console.WriteLine("| path | request tok/s | decode tok/s | TTFT ms | request rate / generator | request rate / engine |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         double generator = Median(runs[0].Select(r => r.RequestRate)), inProcess = Median(runs[1].Select(r => r.RequestRate));
@@ -256,9 +266,8 @@ internal static class Overhead
     /// Aggregate tokens/s of N concurrent clients (each one request of the same shape, seeds apart), in-process
     /// through the engine and through HTTP/SSE, alternating per round; medians of the rounds.
     /// </summary>
-    public static async Task CurveAsync(HttpClient http, string model, MimoEngine engine, string prompt, int maxTokens, int[] clientCounts, int rounds)
+    public static async Task CurveAsync(HttpClient http, string model, MimoEngine engine, string prompt, int maxTokens, float temperature, int[] clientCounts, int rounds)
     {
-        const float Temperature = 0.8f;
         Console.WriteLine($"N concurrent clients, one request each per round ({maxTokens} tokens), {rounds} alternating rounds, medians of aggregate tok/s:");
         Console.WriteLine("| clients | engine in-process tok/s | HTTP/SSE tok/s | HTTP / in-process |");
         Console.WriteLine("|---:|---:|---:|---:|");
@@ -269,10 +278,10 @@ internal static class Overhead
             for (int round = -1; round < rounds; round++)   // round -1 warms up at this batch size
             {
                 var clock = Stopwatch.StartNew();
-                var a = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => EngineRun(engine, prompt, maxTokens, Temperature, 1000 * c + round + 2))));
+                var a = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => EngineRun(engine, prompt, maxTokens, temperature, 1000 * c + round + 2))));
                 double engineRate = a.Sum(r => r.Tokens) / clock.Elapsed.TotalSeconds;
                 clock.Restart();
-                var b = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => Client.RunAsync(http, model, prompt, maxTokens, 1000 * c + round + 2))));
+                var b = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => Client.RunAsync(http, model, prompt, maxTokens, 1000 * c + round + 2, temperature))));
                 double httpRate = b.Sum(r => r.Tokens) / clock.Elapsed.TotalSeconds;
                 for (int c = 0; c < clients; c++)
                     if (a[c].Text != b[c].Content || a[c].Tokens != b[c].Tokens)
@@ -286,6 +295,24 @@ internal static class Overhead
         }
     }
 
+    /// <summary>
+    /// The decoding settings MimoEngine gives this request when the server runs with its default speculation (no
+    /// --speculative): adaptive MTP depth for greedy requests, plain decoding for seeded sampled ones. Mirrors
+    /// MimoEngine.Submit, so the generator runs with the same speculative setting as the server.
+    /// </summary>
+    private static MimoSharp.Inference.GenerationOptions Decoding(MimoEngine engine, int maxTokens, float temperature, int seed)
+    {
+        var sampling = Sampling(temperature, seed);
+        bool adaptive = sampling.IsGreedy;
+        return new MimoSharp.Inference.GenerationOptions
+        {
+            MaxTokens = maxTokens,
+            Sampling = sampling,
+            Speculative = adaptive ? engine.SpeculativeDepth : 0,
+            AdaptiveSpeculation = adaptive,
+        };
+    }
+
     private static MimoSharp.Inference.SamplingOptions Sampling(float temperature, int seed) => new() { Temperature = temperature, Seed = (ulong)seed };
 
     private static ChatMessage[] Messages(string prompt) => [ChatMessage.User(prompt)];
@@ -295,8 +322,7 @@ internal static class Overhead
         var clock = Stopwatch.StartNew();
         // What MimoEngine.StartChat does before queueing: render the template, encode it.
         int[] ids = engine.Tokenizer.Encode(ChatTemplate.Render(Messages(prompt), [], false, addGenerationPrompt: true));
-        var generator = new MimoSharp.Inference.Generator(loaded,
-            new MimoSharp.Inference.GenerationOptions { MaxTokens = maxTokens, Sampling = Sampling(temperature, seed) });
+        var generator = new MimoSharp.Inference.Generator(loaded, Decoding(engine, maxTokens, temperature, seed));
         var output = new List<int>(maxTokens);
         double first = double.NaN;
         foreach (int id in generator.Generate(ids))
