@@ -48,8 +48,8 @@ using var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = Ti
 string model = JsonDocument.Parse(await http.GetStringAsync("v1/models")).RootElement.GetProperty("data")[0].GetProperty("id").GetString()!;
 string prompt = string.Join(' ', Enumerable.Range(0, options.PromptWords).Select(i => Words.List[i % Words.List.Length]));
 
-// Warm-up: connections, caches, and the JIT's tiers (one request left ASP.NET and the kernels still being
-// recompiled during the measurement, which cost a third of the tokens/s of a 4-request run).
+// Warm-up: connections, caches, and the JIT's tiers (the profile of a run after one warm-up request showed 10% of
+// the CPU time in the tiering compiler).
 for (int i = 0; i < 5; i++) await Client.RunAsync(http, model, prompt, options.MaxTokens, seed: 0, options.Temperature);
 if (options.Compare)
 {
