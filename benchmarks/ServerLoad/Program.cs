@@ -208,8 +208,8 @@ internal static class Words
 /// <summary>
 /// What the server costs one client: the identical request through HTTP/SSE, through the engine in-process (same
 /// scheduler and text handling, no HTTP) and through a <see cref="MimoSharp.Inference.Generator"/> (the model alone),
-/// alternating so that a noisy machine affects all three alike. The request is seeded and sampled, so every path
-/// decodes plain and draws the same tokens (checked: the texts must match).
+/// alternating so that a noisy machine affects all three alike. Every path gets the same prompt, seed, sampling and
+/// speculative setting, so each draws the same tokens (checked: the texts must match).
 /// </summary>
 internal static class Overhead
 {
@@ -241,7 +241,7 @@ internal static class Overhead
         {
             int seed = 1 + round;
             for (int p = 0; p < paths.Length; p++) runs[p].Add(await paths[p].Once(seed));
-            // Same seed, same plain decoding: every path must have produced the same text and count (the chat
+            // Same seed, same settings: every path must have produced the same text and count (the chat
             // output parser trims the white space around a reply; the generator's text is raw).
             for (int p = 1; p < paths.Length; p++)
                 if (runs[p][^1].Text.Trim() != runs[0][^1].Text.Trim() || runs[p][^1].Tokens != runs[0][^1].Tokens)
