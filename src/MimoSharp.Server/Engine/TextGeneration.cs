@@ -14,11 +14,11 @@ public sealed class TextGeneration
 {
     private readonly GenerationTicket _ticket;
     private readonly StreamingDecoder _decoder;
-    private readonly IReadOnlyCollection<int> _stopIds;
+    private readonly int[] _stopIds;
     private readonly StopStringMatcher _stops;
     private int _reads;
 
-    internal TextGeneration(GenerationTicket ticket, Tokenizer tokenizer, IReadOnlyCollection<int> stopIds, IReadOnlyList<string> stops)
+    internal TextGeneration(GenerationTicket ticket, Tokenizer tokenizer, int[] stopIds, IReadOnlyList<string> stops)
     {
         _ticket = ticket;
         _decoder = tokenizer.CreateStreamingDecoder(skipSpecial: true);
@@ -47,8 +47,8 @@ public sealed class TextGeneration
             await foreach (int[] ids in _ticket.Tokens.ReadAllAsync(cancellation).ConfigureAwait(false))
             {
                 text.Clear();
-                foreach (int id in ids)
-                    if (!_stopIds.Contains(id)) text.Append(_decoder.Push(id));
+                foreach (int id in ids)   // a span search, not LINQ's Contains over an interface: this runs per token
+                    if (!_stopIds.AsSpan().Contains(id)) text.Append(_decoder.Push(id));
                 string ready = _stops.Push(text.ToString());
                 if (ready.Length > 0) yield return ready;
                 if (_stops.Stopped) break;
