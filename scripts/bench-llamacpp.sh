@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Decode and prefill speed against llama.cpp on the same GGUF files (README "Figures"), at 1 and 2 threads.
+# Long contexts (8k, 32k) on the default model's GGUF, swa_full off: scripts/bench-llamacpp-context.sh.
 # Random MiMo-shaped models are generated into DIR (default .cache/bench; never commit them) and converted once.
 #   scripts/bench-llamacpp.sh [DIR]        run nothing else meanwhile: both engines are memory-bound
 set -euo pipefail

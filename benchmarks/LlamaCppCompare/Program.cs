@@ -9,6 +9,11 @@
 //       --ours OTHER.gguf runs our engine on another file (e.g. the same weights dequantised to F32).
 //   bench --model DIR|FILE.gguf [--quant q8_0] [--prompt 32] [--gen 64] [--repeat 5] [--threads N]
 //       Greedy decoding speed of both engines, runs alternating, medians and the ratio.
+//   context --model FILE.gguf [--prompt 8192] [--gen 64] [--threads N] [--batch 512] [--flash-attn auto|on|off]
+//       llama.cpp alone at a long prompt (scripts/bench-llamacpp-context.sh runs `mimo bench --plain` beside it): a
+//       context of prompt + gen, the sliding-window layers' cache at window + batch (swa_full off), prompts fed
+//       --batch tokens per llama_decode, flash attention (unless --flash-attn) and KV type at llama.cpp's defaults. The prompt is the
+//       random one `mimo bench` draws (same seed). A 64-token warm-up, one measured run, one line of JSON.
 //
 // A model folder is first written as GGUF (to a temporary file) with `--quant`; both engines then load that file.
 // Random models of MiMo's proportions come from benchmarks/RandomModel (50m, 400m, 2b); never commit them.
@@ -18,9 +23,9 @@ using MimoSharp.Inference;
 using MimoSharp.Model;
 using MimoSharp.Tensors;
 
-if (args.Length < 1 || args[0] is not ("logits" or "bench"))
+if (args.Length < 1 || args[0] is not ("logits" or "bench" or "context"))
 {
-    Console.Error.WriteLine("usage: LlamaCppCompare (logits|bench) --model DIR|FILE.gguf [options]; see the comment at the top of Program.cs");
+    Console.Error.WriteLine("usage: LlamaCppCompare (logits|bench|context) --model DIR|FILE.gguf [options]; see the comment at the top of Program.cs");
     return 2;
 }
 var opts = Options.Parse(args.Skip(1).ToArray());
@@ -50,7 +55,12 @@ try
         Console.WriteLine($"wrote {model} as GGUF ({type?.ToString() ?? "stored types"}, {new FileInfo(temp).Length / 1048576.0:F1} MiB) in {clock.Elapsed.TotalSeconds:F1} s");
         gguf = temp;
     }
-    return args[0] == "logits" ? Compare.Logits(model, gguf, opts, threads) : Compare.Bench(gguf, opts, threads);
+    return args[0] switch
+    {
+        "logits" => Compare.Logits(model, gguf, opts, threads),
+        "bench" => Compare.Bench(gguf, opts, threads),
+        _ => Compare.Context(gguf, opts, threads),
+    };
 }
 finally
 {
@@ -168,6 +178,44 @@ internal static class Compare
         Console.WriteLine($"decode  (median): MimoSharp {od:F1} tok/s, llama.cpp {ld:F1} tok/s, ratio ours/llama.cpp {od / ld:F2}");
         Console.WriteLine($"prefill (median): MimoSharp {op:F1} tok/s, llama.cpp {lp:F1} tok/s, ratio ours/llama.cpp {op / lp:F2}");
         Console.WriteLine($"greedy tokens identical for the first {sameTokens} of {gen}");
+        return 0;
+    }
+
+    public static int Context(string gguf, Options opts, int threads)
+    {
+        int promptLength = opts.Int("prompt", 8192), gen = opts.Int("gen", 64), batchSize = opts.Int("batch", 512);
+        if (promptLength < 64 || gen < 2) throw new ArgumentException("--prompt must be ≥ 64 and --gen ≥ 2");
+        int contextSize = (promptLength + gen + 255) / 256 * 256; // llama.cpp pads its cache to 256 cells
+        bool? flash = opts.Get("flash-attn") switch
+        {
+            null or "auto" => null,
+            "on" => true,
+            "off" => false,
+            var other => throw new ArgumentException($"--flash-attn must be auto, on or off, got \"{other}\""),
+        };
+        using var llama = new LlamaCpp(gguf, contextSize, threads, exact: false, batchSize: batchSize, swaFull: false, flashAttention: flash);
+        // The prompt `mimo bench` draws for the same length: same generator, seed and vocabulary.
+        var rng = new Random(1234);
+        int[] prompt = Enumerable.Range(0, promptLength).Select(_ => rng.Next(llama.VocabSize)).ToArray();
+        llama.Greedy(prompt[..64], 8); // warm-up: pages the weights in
+        var (tokens, prefill, decode) = llama.Greedy(prompt, gen);
+        Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+        {
+            engine = "llama.cpp",
+            model = Path.GetFileName(gguf),
+            prompt_tokens = promptLength,
+            decode_tokens = gen,
+            threads,
+            context_size = contextSize,
+            batch_size = batchSize,
+            swa_full = false,
+            prefill_tokens_per_s = promptLength / prefill,
+            decode_tokens_per_s = (gen - 1) / decode,
+            kv_buffer_bytes = LlamaCppLog.KvBufferBytes,
+            peak_rss_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
+            flash_attention = string.Join("; ", LlamaCppLog.FlashAttention),
+            tokens,
+        }));
         return 0;
     }
 
