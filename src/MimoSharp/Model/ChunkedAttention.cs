@@ -195,6 +195,7 @@ internal static class ChunkedAttention
             int a0 = j0 & ~3, a1 = j1 | 3;
             var minusInfinity = Vector256.Create(float.NegativeInfinity);
             ref float s0 = ref scores[0];
+            Span<float> sums = stackalloc float[16 * Lanes];
             for (int b = 0; b < rep; b += Lanes)
             {
                 for (int j = a0; j < j0; j++) minusInfinity.StoreUnsafe(ref scores[(j - c0) * Lanes]);
@@ -262,8 +263,16 @@ internal static class ChunkedAttention
                 int d0 = 0;
                 for (; d0 + 16 <= vd; d0 += 16)
                 {
-                    Values16(runs[..runCount], group, j0, c0, wideValues, d0, vd, n, ref s0, w, ref nextKeys, fetchStride, hd, fetch);
+                    sums.Clear();
+                    for (int r = 0; r < runCount; r += 2)
+                    {
+                        ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
+                        int from = runs[r] - c0;
+                        Values16(ref values, vs, ref Unsafe.Add(ref s0, from * Lanes), runs[r + 1] - runs[r] + 1, ref sums[0],
+                            ref Unsafe.Add(ref nextKeys, from * fetchStride), fetchStride, hd, fetch - from);
+                    }
                     fetch = 0;
+                    for (int l = 0; l < n; l++) sums.Slice(16 * l, 16).CopyTo(w.Slice(l * vd + d0, 16));
                 }
                 for (; d0 < vd; d0++)
                     for (int l = 0; l < n; l++)
@@ -281,59 +290,56 @@ internal static class ChunkedAttention
         }
 
         /// <summary>
-        /// Dimensions d0..d0+16 of Σ_j e[j, head] · v[j] for the block's heads (lanes of the weights at slot j − c0),
-        /// keys in order; written to w[head · vd + d0 ..] for the first <paramref name="n"/> heads.
+        /// sums[head, 0..16] += Σ_j e[j, head] · v[j, 0..16] over <paramref name="count"/> keys <paramref name="stride"/>
+        /// floats apart (weights <see cref="Lanes"/> per key), keys in order, for every lane; fetching ahead the first
+        /// <paramref name="fetchCount"/> of the rows at <paramref name="fetch"/>, one per key. The sums stay in
+        /// registers over the run (no calls in the loop), read and written once.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Values16(ReadOnlySpan<int> runs, int group, int j0, int c0, float[]? wideValues, int d0, int vd, int n,
-            ref float weights, Span<float> w, ref float fetch, int fetchStride, int fetchWidth, int fetchCount)
+        private static void Values16(ref float v, int stride, ref float e, int count, ref float sums, ref float fetch, int fetchStride, int fetchWidth, int fetchCount)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
-            for (int r = 0; r < runs.Length; r += 2)
+            var a0 = Vector256.LoadUnsafe(ref sums, 0); var b0 = Vector256.LoadUnsafe(ref sums, 8);
+            var a1 = Vector256.LoadUnsafe(ref sums, 16); var b1 = Vector256.LoadUnsafe(ref sums, 24);
+            var a2 = Vector256.LoadUnsafe(ref sums, 32); var b2 = Vector256.LoadUnsafe(ref sums, 40);
+            var a3 = Vector256.LoadUnsafe(ref sums, 48); var b3 = Vector256.LoadUnsafe(ref sums, 56);
+            var a4 = Vector256.LoadUnsafe(ref sums, 64); var b4 = Vector256.LoadUnsafe(ref sums, 72);
+            var a5 = Vector256.LoadUnsafe(ref sums, 80); var b5 = Vector256.LoadUnsafe(ref sums, 88);
+            var a6 = Vector256.LoadUnsafe(ref sums, 96); var b6 = Vector256.LoadUnsafe(ref sums, 104);
+            var a7 = Vector256.LoadUnsafe(ref sums, 112); var b7 = Vector256.LoadUnsafe(ref sums, 120);
+            for (int j = 0; j < count; j++, v = ref Unsafe.Add(ref v, stride), e = ref Unsafe.Add(ref e, Lanes))
             {
-                ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
-                for (int j = runs[r]; j <= runs[r + 1]; j++)
-                {
-                    ref float vj = ref Unsafe.Add(ref values, (j - runs[r]) * vs);
-                    ref float e = ref Unsafe.Add(ref weights, (j - c0) * Lanes);
-                    if (j - c0 < fetchCount) Prefetch(ref Unsafe.Add(ref fetch, (j - c0) * fetchStride), fetchStride, fetchWidth, 1);
-                    var lo = Vector256.LoadUnsafe(ref vj);
-                    var hi = Vector256.LoadUnsafe(ref vj, 8);
-                    var x = Vector256.Create(e);
-                    a0 = Vector256.FusedMultiplyAdd(lo, x, a0);
-                    b0 = Vector256.FusedMultiplyAdd(hi, x, b0);
-                    x = Vector256.Create(Unsafe.Add(ref e, 1));
-                    a1 = Vector256.FusedMultiplyAdd(lo, x, a1);
-                    b1 = Vector256.FusedMultiplyAdd(hi, x, b1);
-                    x = Vector256.Create(Unsafe.Add(ref e, 2));
-                    a2 = Vector256.FusedMultiplyAdd(lo, x, a2);
-                    b2 = Vector256.FusedMultiplyAdd(hi, x, b2);
-                    x = Vector256.Create(Unsafe.Add(ref e, 3));
-                    a3 = Vector256.FusedMultiplyAdd(lo, x, a3);
-                    b3 = Vector256.FusedMultiplyAdd(hi, x, b3);
-                    x = Vector256.Create(Unsafe.Add(ref e, 4));
-                    a4 = Vector256.FusedMultiplyAdd(lo, x, a4);
-                    b4 = Vector256.FusedMultiplyAdd(hi, x, b4);
-                    x = Vector256.Create(Unsafe.Add(ref e, 5));
-                    a5 = Vector256.FusedMultiplyAdd(lo, x, a5);
-                    b5 = Vector256.FusedMultiplyAdd(hi, x, b5);
-                    x = Vector256.Create(Unsafe.Add(ref e, 6));
-                    a6 = Vector256.FusedMultiplyAdd(lo, x, a6);
-                    b6 = Vector256.FusedMultiplyAdd(hi, x, b6);
-                    x = Vector256.Create(Unsafe.Add(ref e, 7));
-                    a7 = Vector256.FusedMultiplyAdd(lo, x, a7);
-                    b7 = Vector256.FusedMultiplyAdd(hi, x, b7);
-                }
+                if (j < fetchCount) Prefetch(ref Unsafe.Add(ref fetch, j * fetchStride), fetchStride, fetchWidth, 1);
+                var lo = Vector256.LoadUnsafe(ref v);
+                var hi = Vector256.LoadUnsafe(ref v, 8);
+                var x = Vector256.Create(e);
+                a0 = Vector256.FusedMultiplyAdd(lo, x, a0);
+                b0 = Vector256.FusedMultiplyAdd(hi, x, b0);
+                x = Vector256.Create(Unsafe.Add(ref e, 1));
+                a1 = Vector256.FusedMultiplyAdd(lo, x, a1);
+                b1 = Vector256.FusedMultiplyAdd(hi, x, b1);
+                x = Vector256.Create(Unsafe.Add(ref e, 2));
+                a2 = Vector256.FusedMultiplyAdd(lo, x, a2);
+                b2 = Vector256.FusedMultiplyAdd(hi, x, b2);
+                x = Vector256.Create(Unsafe.Add(ref e, 3));
+                a3 = Vector256.FusedMultiplyAdd(lo, x, a3);
+                b3 = Vector256.FusedMultiplyAdd(hi, x, b3);
+                x = Vector256.Create(Unsafe.Add(ref e, 4));
+                a4 = Vector256.FusedMultiplyAdd(lo, x, a4);
+                b4 = Vector256.FusedMultiplyAdd(hi, x, b4);
+                x = Vector256.Create(Unsafe.Add(ref e, 5));
+                a5 = Vector256.FusedMultiplyAdd(lo, x, a5);
+                b5 = Vector256.FusedMultiplyAdd(hi, x, b5);
+                x = Vector256.Create(Unsafe.Add(ref e, 6));
+                a6 = Vector256.FusedMultiplyAdd(lo, x, a6);
+                b6 = Vector256.FusedMultiplyAdd(hi, x, b6);
+                x = Vector256.Create(Unsafe.Add(ref e, 7));
+                a7 = Vector256.FusedMultiplyAdd(lo, x, a7);
+                b7 = Vector256.FusedMultiplyAdd(hi, x, b7);
             }
-            // Through a stack copy, so the sums stay locals in registers (indexing them would put them in memory).
-            Span<float> sums = stackalloc float[16 * Lanes];
-            ref float t = ref sums[0];
-            a0.StoreUnsafe(ref t, 0); b0.StoreUnsafe(ref t, 8); a1.StoreUnsafe(ref t, 16); b1.StoreUnsafe(ref t, 24);
-            a2.StoreUnsafe(ref t, 32); b2.StoreUnsafe(ref t, 40); a3.StoreUnsafe(ref t, 48); b3.StoreUnsafe(ref t, 56);
-            a4.StoreUnsafe(ref t, 64); b4.StoreUnsafe(ref t, 72); a5.StoreUnsafe(ref t, 80); b5.StoreUnsafe(ref t, 88);
-            a6.StoreUnsafe(ref t, 96); b6.StoreUnsafe(ref t, 104); a7.StoreUnsafe(ref t, 112); b7.StoreUnsafe(ref t, 120);
-            for (int l = 0; l < n; l++) sums.Slice(16 * l, 16).CopyTo(w.Slice(l * vd + d0, 16));
+            a0.StoreUnsafe(ref sums, 0); b0.StoreUnsafe(ref sums, 8); a1.StoreUnsafe(ref sums, 16); b1.StoreUnsafe(ref sums, 24);
+            a2.StoreUnsafe(ref sums, 32); b2.StoreUnsafe(ref sums, 40); a3.StoreUnsafe(ref sums, 48); b3.StoreUnsafe(ref sums, 56);
+            a4.StoreUnsafe(ref sums, 64); b4.StoreUnsafe(ref sums, 72); a5.StoreUnsafe(ref sums, 80); b5.StoreUnsafe(ref sums, 88);
+            a6.StoreUnsafe(ref sums, 96); b6.StoreUnsafe(ref sums, 104); a7.StoreUnsafe(ref sums, 112); b7.StoreUnsafe(ref sums, 120);
         }
 
         /// <summary>
@@ -463,6 +469,7 @@ internal static class ChunkedAttention
         /// the next: this pass's rows from k (v), a float32 cache in place, a 16-bit cache from the chunk's widened
         /// copy (whose first position is <paramref name="j0"/>). Unchecked.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private readonly ref float RunStart(bool values, int position, int group, int j0, float[]? wide, out int stride)
         {
             int width = values ? shape.VHeadDim : shape.HeadDim;
