@@ -148,8 +148,9 @@ internal static class ChunkedAttention
         /// so one load of a key or value serves every head of the block, scores need no horizontal adds, and the
         /// softmax's max and sums run down the keys lane by lane. While the scores are computed the chunk's values are
         /// fetched into cache, and while the values are summed the next chunk's cached keys (when
-        /// <paramref name="fetchNext"/>), so memory is read while the arithmetic runs. Every lane is its own chain of operations in key
-        /// order, so a head's bits depend neither on the vector width nor on how the keys are cut into runs or blocks.
+        /// <paramref name="fetchNext"/>), so memory is read while the arithmetic runs. Every lane is its own chain of
+        /// operations in key order, so a head's bits depend neither on the vector width nor on how the keys are cut
+        /// into runs or blocks.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Chunk(int row, int group, int chunk, Span<float> partial, bool fetchNext)
