@@ -23,6 +23,19 @@ internal static class ChunkedAttention
     /// <summary>Keys per chunk: a group's scores for one chunk (8 heads × 512) fit in L1.</summary>
     public const int ChunkKeys = 512;
 
+    /// <summary>Query heads served per pass over a chunk: the lanes of a score vector.</summary>
+    private const int Lanes = 8;
+
+    // Per-thread scratch of the chunk kernel (no allocation or pool traffic per chunk): scores [key, lane], the
+    // transposed queries [dim, lane], a 16-bit cache's widened keys and values, and a job's chunk results.
+    [ThreadStatic] private static float[]? t_scores, t_queries, t_wideKeys, t_wideValues, t_partials;
+
+    private static float[] Scratch(ref float[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new float[length];
+        return buffer;
+    }
+
     /// <summary>
     /// o[row, head] = softmax over the row's visible keys (with the head's sink) of q·k·scale, times v; q, k, v and o
     /// are this pass's rows (k, v of earlier positions come from <paramref name="cache"/>).
@@ -43,14 +56,17 @@ internal static class ChunkedAttention
             else for (int j = 0; j < rows * groups; j++) job.Run(j);
             return;
         }
-        // Decoding a long context: the chunks of the sequence are the parallel jobs, merged after.
+        // Decoding a long context: runs of consecutive chunks of the sequence are the parallel jobs (a few per
+        // thread, so the threads even out; consecutive, so a chunk can fetch the next one's keys ahead), merged after.
         float[] partials = ArrayPool<float>.Shared.Rent(rows * groups * maxChunks * job.PartialFloats);
         try
         {
             job.Shared = partials;
             job.MaxChunks = maxChunks;
-            if (parallel) ComputePool.For(rows * groups * maxChunks, ref job);
-            else for (int j = 0; j < rows * groups * maxChunks; j++) job.Run(j);
+            job.PartChunks = (maxChunks + 4 * ComputePool.CurrentThreads - 1) / (4 * ComputePool.CurrentThreads);
+            int parts = (maxChunks + job.PartChunks - 1) / job.PartChunks;
+            if (parallel) ComputePool.For(rows * groups * parts, ref job);
+            else for (int j = 0; j < rows * groups * parts; j++) job.Run(j);
             for (int j = 0; j < rows * groups; j++)
                 job.Merge(j / groups, j % groups, partials.AsSpan(j * maxChunks * job.PartialFloats, maxChunks * job.PartialFloats));
         }
@@ -92,6 +108,9 @@ internal static class ChunkedAttention
         public float[]? Shared;
         public int MaxChunks;
 
+        /// <summary>Decoding only: consecutive chunks per job.</summary>
+        public int PartChunks;
+
         private readonly int Rep => shape.QueriesPerKvHead;
 
         /// <summary>Per chunk and group: each query head's maximum, sum and weighted values.</summary>
@@ -112,30 +131,33 @@ internal static class ChunkedAttention
             if (Shared is null)
             {
                 int row = job / groups, group = job % groups, c0 = FirstChunk(row), chunks = LastChunk(row) - c0 + 1;
-                float[] local = ArrayPool<float>.Shared.Rent(chunks * f);
-                try
-                {
-                    for (int c = 0; c < chunks; c++) Chunk(row, group, c0 + c, local.AsSpan(c * f, f));
-                    Merge(row, group, local.AsSpan(0, chunks * f));
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(local);
-                }
+                float[] local = Scratch(ref t_partials, chunks * f);
+                for (int c = 0; c < chunks; c++) Chunk(row, group, c0 + c, local.AsSpan(c * f, f), fetchNext: c + 1 < chunks);
+                Merge(row, group, local.AsSpan(0, chunks * f));
                 return;
             }
-            int rowGroup = job / MaxChunks, index = job % MaxChunks;
-            int r = rowGroup / groups, g = rowGroup % groups, chunk = FirstChunk(r) + index;
-            if (chunk <= LastChunk(r)) Chunk(r, g, chunk, Shared.AsSpan((rowGroup * MaxChunks + index) * f, f));
+            int parts = (MaxChunks + PartChunks - 1) / PartChunks, rowGroup = job / parts, first = job % parts * PartChunks;
+            int r = rowGroup / groups, g = rowGroup % groups, last = Math.Min(first + PartChunks, LastChunk(r) - FirstChunk(r) + 1) - 1;
+            for (int index = first; index <= last; index++)
+                Chunk(r, g, FirstChunk(r) + index, Shared.AsSpan((rowGroup * MaxChunks + index) * f, f), fetchNext: index < last);
         }
 
-        /// <summary>One chunk of keys for the query heads of one KV head: each head's max, sum of exp and weighted values.</summary>
+        /// <summary>
+        /// One chunk of keys for the query heads of one KV head: each head's max, sum of exp and weighted values. The
+        /// heads are the lanes: a group's heads in blocks of <see cref="Lanes"/> (the last padded with zero queries),
+        /// so one load of a key or value serves every head of the block, scores need no horizontal adds, and the
+        /// softmax's max and sums run down the keys lane by lane. While the scores are computed the chunk's values are
+        /// fetched into cache, and while the values are summed the next chunk's cached keys (when
+        /// <paramref name="fetchNext"/>), so memory is read while the arithmetic runs. Every lane is its own chain of
+        /// operations in key order, so a head's bits depend neither on the vector width nor on how the keys are cut
+        /// into runs or blocks.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Chunk(int row, int group, int chunk, Span<float> partial)
+        private readonly void Chunk(int row, int group, int chunk, Span<float> partial, bool fetchNext)
         {
             int hd = shape.HeadDim, vd = shape.VHeadDim, rep = Rep, heads = shape.NumHeads;
-            int p = Position(row), j0 = Math.Max(FirstKey(row), chunk * ChunkKeys), j1 = Math.Min(p, chunk * ChunkKeys + ChunkKeys - 1);
-            int count = j1 - j0 + 1, t = seg.FirstRow + row;
+            int p = Position(row), c0 = chunk * ChunkKeys, j0 = Math.Max(FirstKey(row), c0), j1 = Math.Min(p, c0 + ChunkKeys - 1);
+            int t = seg.FirstRow + row;
             int cached = Math.Min(j1, seg.StartPosition - 1) - j0 + 1;   // keys read from the cache (the rest are this pass's)
             if (cached > 0)
             {
@@ -143,237 +165,333 @@ internal static class ChunkedAttention
                 cache.CheckHeld(j0);
                 cache.CheckHeld(j0 + cached - 1);
             }
-            float[] scores = ArrayPool<float>.Shared.Rent(rep * ChunkKeys);
-            // A 16-bit cache: the chunk's cached keys and values of this group widened once into float32 scratch,
-            // which the group's heads then read from L2 (the bytes from memory are halved; the arithmetic is the
-            // float32 kernels' on the same numbers).
+            // A 16-bit cache: the chunk's cached keys and values of this group widened once into float32 scratch
+            // (the bytes from memory are halved; the arithmetic is the float32 kernel's on the same numbers).
             float[]? wideKeys = null, wideValues = null;
-            try
+            if (cached > 0 && cache.HalfFormat is HalfFormat format)
             {
-                if (cached > 0 && cache.HalfFormat is HalfFormat format)
+                wideKeys = Scratch(ref t_wideKeys, ChunkKeys * hd);
+                wideValues = Scratch(ref t_wideValues, ChunkKeys * vd);
+                for (int j = j0; j < j0 + cached; j++)
                 {
-                    wideKeys = ArrayPool<float>.Shared.Rent(cached * hd);
-                    wideValues = ArrayPool<float>.Shared.Rent(cached * vd);
-                    for (int j = j0; j < j0 + cached; j++)
+                    HalfFloats.Decode(ref Unsafe.Add(ref cache.KeyRef16(j), group * hd), ref wideKeys[(j - j0) * hd], hd, format);
+                    HalfFloats.Decode(ref Unsafe.Add(ref cache.ValueRef16(j), group * vd), ref wideValues[(j - j0) * vd], vd, format);
+                }
+            }
+            // Runs of positions whose keys and values lie at a fixed stride: the cache up to its ring's end or
+            // the pass's first row, the rest of the ring, then this pass's rows (at most three: a row sees at
+            // most a window of a ring, which wraps at most once).
+            Span<int> runs = stackalloc int[8];
+            int runCount = 0;
+            for (int j = j0; j <= j1;)
+            {
+                int end = j < seg.StartPosition ? Math.Min(j1, Math.Min(seg.StartPosition - 1, j + cache.ContiguousFrom(j) - 1)) : j1;
+                runs[runCount++] = j;
+                runs[runCount++] = end;
+                j = end + 1;
+            }
+            // Scores by key (slot j − c0), one lane per head; the sums of exp take the keys in aligned quads, so
+            // the slots a quad covers outside the visible keys hold −∞ (whose exp is exactly 0).
+            float[] scores = Scratch(ref t_scores, ChunkKeys * Lanes), queries = Scratch(ref t_queries, hd * Lanes);
+            int a0 = j0 & ~3, a1 = j1 | 3;
+            var minusInfinity = Vector256.Create(float.NegativeInfinity);
+            ref float s0 = ref scores[0];
+            Span<float> sums = stackalloc float[16 * Lanes];
+            for (int b = 0; b < rep; b += Lanes)
+            {
+                for (int j = a0; j < j0; j++) minusInfinity.StoreUnsafe(ref scores[(j - c0) * Lanes]);
+                for (int j = j1 + 1; j <= a1; j++) minusInfinity.StoreUnsafe(ref scores[(j - c0) * Lanes]);
+                int n = Math.Min(Lanes, rep - b);
+                // The block's queries transposed: row d holds each head's d-th element (0 in the padding lanes).
+                int q0 = t * heads * hd + (group * rep + b) * hd;
+                for (int d = 0; d < hd; d++)
+                    for (int l = 0; l < Lanes; l++)
+                        queries[d * Lanes + l] = l < n ? q[q0 + l * hd + d] : 0f;
+                var max = minusInfinity;
+                for (int r = 0; r < runCount; r += 2)
+                {
+                    ref float keys = ref KeysOfRun(runs[r], group, j0, wideKeys, out int ks);
+                    ref float values = ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs);
+                    int j = runs[r], end = runs[r + 1];
+                    for (; j + 15 <= end; j += 16)
                     {
-                        HalfFloats.Decode(ref Unsafe.Add(ref cache.KeyRef16(j), group * hd), ref wideKeys[(j - j0) * hd], hd, format);
-                        HalfFloats.Decode(ref Unsafe.Add(ref cache.ValueRef16(j), group * vd), ref wideValues[(j - j0) * vd], vd, format);
+                        if (b == 0) Prefetch(ref Unsafe.Add(ref values, (j - runs[r]) * vs), vs, vd, 16);
+                        Scores16(ref queries[0], ref Unsafe.Add(ref keys, (j - runs[r]) * ks), ks, hd, ref Unsafe.Add(ref s0, (j - c0) * Lanes), scoreScale, ref max);
+                    }
+                    for (; j + 7 <= end; j += 8)
+                    {
+                        if (b == 0) Prefetch(ref Unsafe.Add(ref values, (j - runs[r]) * vs), vs, vd, 8);
+                        Scores8(ref queries[0], ref Unsafe.Add(ref keys, (j - runs[r]) * ks), ks, hd, ref Unsafe.Add(ref s0, (j - c0) * Lanes), scoreScale, ref max);
+                    }
+                    for (; j <= end; j++)
+                        Score(ref queries[0], ref Unsafe.Add(ref keys, (j - runs[r]) * ks), hd, ref Unsafe.Add(ref s0, (j - c0) * Lanes), scoreScale, ref max);
+                }
+                // s = exp(s − max) in place, summed in four chains by the key's place in its quad, then ((0 + 1) + (2 + 3)).
+                Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default;
+                for (int j = a0; j <= a1; j += 4)
+                {
+                    ref float sj = ref Unsafe.Add(ref s0, (j - c0) * Lanes);
+                    var x0 = Exp(Vector256.LoadUnsafe(ref sj) - max);
+                    var x1 = Exp(Vector256.LoadUnsafe(ref sj, Lanes) - max);
+                    var x2 = Exp(Vector256.LoadUnsafe(ref sj, 2 * Lanes) - max);
+                    var x3 = Exp(Vector256.LoadUnsafe(ref sj, 3 * Lanes) - max);
+                    x0.StoreUnsafe(ref sj);
+                    x1.StoreUnsafe(ref sj, Lanes);
+                    x2.StoreUnsafe(ref sj, 2 * Lanes);
+                    x3.StoreUnsafe(ref sj, 3 * Lanes);
+                    e0 += x0;
+                    e1 += x1;
+                    e2 += x2;
+                    e3 += x3;
+                }
+                var sum = (e0 + e1) + (e2 + e3);
+                for (int l = 0; l < n; l++)
+                {
+                    partial[2 * (b + l)] = max[l];
+                    partial[2 * (b + l) + 1] = sum[l];
+                }
+                // Weighted values, 16 dimensions of every head of the block at a time, held in registers while the
+                // chunk's values stream from cache; dimensions past the last 16 one by one, in the same key order.
+                var w = partial[(2 * rep + b * vd)..];
+                // The next chunk's keys held in a float32 cache, fetched during the first 16 dimensions' pass.
+                int fetch = 0, fetchStride = 0;
+                ref float nextKeys = ref queries[0];
+                if (fetchNext && b + Lanes >= rep && cache.HalfFormat is null)
+                {
+                    int n0 = c0 + ChunkKeys, n1 = Math.Min(Math.Min(p, n0 + ChunkKeys - 1), seg.StartPosition - 1);
+                    if (n1 >= n0)
+                    {
+                        fetch = Math.Min(n1 - n0 + 1, cache.ContiguousFrom(n0));
+                        fetchStride = cache.KeyWidth;
+                        nextKeys = ref Unsafe.Add(ref cache.KeyRef(n0), group * hd);
                     }
                 }
-                // Runs of positions whose keys and values lie at a fixed stride: the cache up to its ring's end or
-                // the pass's first row, the rest of the ring, then this pass's rows (at most three: a row sees at
-                // most a window of a ring, which wraps at most once).
-                Span<int> runs = stackalloc int[8];
-                int runCount = 0;
-                for (int j = j0; j <= j1;)
+                int d0 = 0;
+                for (; d0 + 16 <= vd; d0 += 16)
                 {
-                    int end = j < seg.StartPosition ? Math.Min(j1, Math.Min(seg.StartPosition - 1, j + cache.ContiguousFrom(j) - 1)) : j1;
-                    runs[runCount++] = j;
-                    runs[runCount++] = end;
-                    j = end + 1;
-                }
-                // Scores, head by head over the chunk's keys: the chunk is read from memory once (for the first
-                // head) and from cache for the group's other heads.
-                for (int i = 0; i < rep; i++)
-                {
-                    ref float qi = ref q[t * heads * hd + (group * rep + i) * hd];
-                    ref float si = ref scores[i * ChunkKeys];
+                    sums.Clear();
                     for (int r = 0; r < runCount; r += 2)
                     {
-                        ref float keys = ref KeysOfRun(runs[r], group, j0, wideKeys, out int ks);
-                        int j = runs[r], end = runs[r + 1];
-                        for (; j + 7 <= end; j += 8)
-                            Dot8(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * ks), ks, hd, ref Unsafe.Add(ref si, j - j0), scoreScale);
-                        for (; j <= end; j++)
-                            Unsafe.Add(ref si, j - j0) = Dot(ref qi, ref Unsafe.Add(ref keys, (j - runs[r]) * ks), hd) * scoreScale;
+                        ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
+                        int from = runs[r] - c0;
+                        Values16(ref values, vs, ref Unsafe.Add(ref s0, from * Lanes), runs[r + 1] - runs[r] + 1, ref sums[0],
+                            ref Unsafe.Add(ref nextKeys, from * fetchStride), fetchStride, hd, fetch - from);
                     }
+                    fetch = 0;
+                    for (int l = 0; l < n; l++) sums.Slice(16 * l, 16).CopyTo(w.Slice(l * vd + d0, 16));
                 }
-                for (int i = 0; i < rep; i++)
-                {
-                    var s = scores.AsSpan(i * ChunkKeys, count);
-                    float m = MaxOf(s);
-                    partial[2 * i] = m;
-                    partial[2 * i + 1] = ExpSum(s, m);
-                }
-                // Weighted values, head by head, 32 dimensions at a time held in registers while the chunk's values
-                // stream from cache.
-                for (int i = 0; i < rep; i++)
-                {
-                    ref float w = ref partial[2 * rep + i * vd];
-                    ref float si = ref scores[i * ChunkKeys];
-                    int d = 0;
-                    for (; d + 32 <= vd; d += 32)
+                for (; d0 < vd; d0++)
+                    for (int l = 0; l < n; l++)
                     {
-                        // Two sets of sums, for even and for odd positions (absolute, so passes and runs do not
-                        // change which set a key joins), halve the multiply-add chains; then even + odd.
-                        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+                        float acc = 0;
                         for (int r = 0; r < runCount; r += 2)
                         {
-                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d);
-                            int j = runs[r], end = runs[r + 1];
-                            if ((j & 1) == 1)
-                            {
-                                Accumulate(ref values, Unsafe.Add(ref si, j - j0), ref b0, ref b1, ref b2, ref b3);
-                                j++;
-                            }
-                            for (; j + 1 <= end; j += 2)
-                            {
-                                ref float vj = ref Unsafe.Add(ref values, (j - runs[r]) * vs);
-                                Accumulate(ref vj, Unsafe.Add(ref si, j - j0), ref a0, ref a1, ref a2, ref a3);
-                                Accumulate(ref Unsafe.Add(ref vj, vs), Unsafe.Add(ref si, j + 1 - j0), ref b0, ref b1, ref b2, ref b3);
-                            }
-                            if (j <= end) Accumulate(ref Unsafe.Add(ref values, (j - runs[r]) * vs), Unsafe.Add(ref si, j - j0), ref a0, ref a1, ref a2, ref a3);
-                        }
-                        (a0 + b0).StoreUnsafe(ref w, (nuint)d);
-                        (a1 + b1).StoreUnsafe(ref w, (nuint)(d + 8));
-                        (a2 + b2).StoreUnsafe(ref w, (nuint)(d + 16));
-                        (a3 + b3).StoreUnsafe(ref w, (nuint)(d + 24));
-                    }
-                    for (; d < vd; d++) // value widths that are not a multiple of 32: the last columns, even + odd likewise
-                    {
-                        float even = 0, odd = 0;
-                        for (int r = 0; r < runCount; r += 2)
-                        {
-                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d);
+                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
                             for (int j = runs[r]; j <= runs[r + 1]; j++)
-                            {
-                                float term = Unsafe.Add(ref values, (j - runs[r]) * vs);
-                                if ((j & 1) == 0) even = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), even);
-                                else odd = MathF.FusedMultiplyAdd(term, Unsafe.Add(ref si, j - j0), odd);
-                            }
+                                acc = MathF.FusedMultiplyAdd(Unsafe.Add(ref values, (j - runs[r]) * vs), Unsafe.Add(ref s0, (j - c0) * Lanes + l), acc);
                         }
-                        Unsafe.Add(ref w, d) = even + odd;
+                        w[l * vd + d0] = acc;
                     }
-                }
             }
-            finally
+        }
+
+        /// <summary>
+        /// sums[head, 0..16] += Σ_j e[j, head] · v[j, 0..16] over <paramref name="count"/> keys <paramref name="stride"/>
+        /// floats apart (weights <see cref="Lanes"/> per key), keys in order, for every lane; fetching ahead the first
+        /// <paramref name="fetchCount"/> of the rows at <paramref name="fetch"/>, one per key. The sums stay in
+        /// registers over the run (no calls in the loop), read and written once.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Values16(ref float v, int stride, ref float e, int count, ref float sums, ref float fetch, int fetchStride, int fetchWidth, int fetchCount)
+        {
+            var a0 = Vector256.LoadUnsafe(ref sums, 0); var b0 = Vector256.LoadUnsafe(ref sums, 8);
+            var a1 = Vector256.LoadUnsafe(ref sums, 16); var b1 = Vector256.LoadUnsafe(ref sums, 24);
+            var a2 = Vector256.LoadUnsafe(ref sums, 32); var b2 = Vector256.LoadUnsafe(ref sums, 40);
+            var a3 = Vector256.LoadUnsafe(ref sums, 48); var b3 = Vector256.LoadUnsafe(ref sums, 56);
+            var a4 = Vector256.LoadUnsafe(ref sums, 64); var b4 = Vector256.LoadUnsafe(ref sums, 72);
+            var a5 = Vector256.LoadUnsafe(ref sums, 80); var b5 = Vector256.LoadUnsafe(ref sums, 88);
+            var a6 = Vector256.LoadUnsafe(ref sums, 96); var b6 = Vector256.LoadUnsafe(ref sums, 104);
+            var a7 = Vector256.LoadUnsafe(ref sums, 112); var b7 = Vector256.LoadUnsafe(ref sums, 120);
+            for (int j = 0; j < count; j++, v = ref Unsafe.Add(ref v, stride), e = ref Unsafe.Add(ref e, Lanes))
             {
-                ArrayPool<float>.Shared.Return(scores);
-                if (wideKeys is not null) ArrayPool<float>.Shared.Return(wideKeys);
-                if (wideValues is not null) ArrayPool<float>.Shared.Return(wideValues);
+                if (j < fetchCount) Prefetch(ref Unsafe.Add(ref fetch, j * fetchStride), fetchStride, fetchWidth, 1);
+                var lo = Vector256.LoadUnsafe(ref v);
+                var hi = Vector256.LoadUnsafe(ref v, 8);
+                var x = Vector256.Create(e);
+                a0 = Vector256.FusedMultiplyAdd(lo, x, a0);
+                b0 = Vector256.FusedMultiplyAdd(hi, x, b0);
+                x = Vector256.Create(Unsafe.Add(ref e, 1));
+                a1 = Vector256.FusedMultiplyAdd(lo, x, a1);
+                b1 = Vector256.FusedMultiplyAdd(hi, x, b1);
+                x = Vector256.Create(Unsafe.Add(ref e, 2));
+                a2 = Vector256.FusedMultiplyAdd(lo, x, a2);
+                b2 = Vector256.FusedMultiplyAdd(hi, x, b2);
+                x = Vector256.Create(Unsafe.Add(ref e, 3));
+                a3 = Vector256.FusedMultiplyAdd(lo, x, a3);
+                b3 = Vector256.FusedMultiplyAdd(hi, x, b3);
+                x = Vector256.Create(Unsafe.Add(ref e, 4));
+                a4 = Vector256.FusedMultiplyAdd(lo, x, a4);
+                b4 = Vector256.FusedMultiplyAdd(hi, x, b4);
+                x = Vector256.Create(Unsafe.Add(ref e, 5));
+                a5 = Vector256.FusedMultiplyAdd(lo, x, a5);
+                b5 = Vector256.FusedMultiplyAdd(hi, x, b5);
+                x = Vector256.Create(Unsafe.Add(ref e, 6));
+                a6 = Vector256.FusedMultiplyAdd(lo, x, a6);
+                b6 = Vector256.FusedMultiplyAdd(hi, x, b6);
+                x = Vector256.Create(Unsafe.Add(ref e, 7));
+                a7 = Vector256.FusedMultiplyAdd(lo, x, a7);
+                b7 = Vector256.FusedMultiplyAdd(hi, x, b7);
             }
+            a0.StoreUnsafe(ref sums, 0); b0.StoreUnsafe(ref sums, 8); a1.StoreUnsafe(ref sums, 16); b1.StoreUnsafe(ref sums, 24);
+            a2.StoreUnsafe(ref sums, 32); b2.StoreUnsafe(ref sums, 40); a3.StoreUnsafe(ref sums, 48); b3.StoreUnsafe(ref sums, 56);
+            a4.StoreUnsafe(ref sums, 64); b4.StoreUnsafe(ref sums, 72); a5.StoreUnsafe(ref sums, 80); b5.StoreUnsafe(ref sums, 88);
+            a6.StoreUnsafe(ref sums, 96); b6.StoreUnsafe(ref sums, 104); a7.StoreUnsafe(ref sums, 112); b7.StoreUnsafe(ref sums, 120);
         }
 
         /// <summary>
-        /// a·b over n floats: 8 lanes by fused multiply-add over the whole multiples of 8, the lanes added as
-        /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the rest in order by fused multiply-add.
+        /// <see cref="Scores8"/> for sixteen keys: twice the independent chains, so the multiply-adds' latency is
+        /// hidden behind their throughput (eight chains of 4-cycle multiply-adds at two per cycle only just fill it).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float Dot(ref float a, ref float b, int n)
+        private static void Scores16(ref float q, ref float k0, int stride, int n, ref float s, float scale, ref Vector256<float> max)
         {
-            var acc = Vector256<float>.Zero;
-            int d = 0;
-            for (; d <= n - 8; d += 8)
-                acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)d), Vector256.LoadUnsafe(ref b, (nuint)d), acc);
-            float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-            for (; d < n; d++) sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, d), Unsafe.Add(ref b, d), sum);
-            return sum;
-        }
-
-        /// <summary>
-        /// <see cref="Dot"/> of q against eight keys <paramref name="stride"/> floats apart from k0, times
-        /// <paramref name="scale"/>, into s[0..8]: eight independent chains, their lanes added by horizontal adds
-        /// in the same tree as <see cref="Dot"/>.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Dot8(ref float q, ref float k0, int stride, int n, ref float s, float scale)
-        {
-            ref float k1 = ref Unsafe.Add(ref k0, stride), k2 = ref Unsafe.Add(ref k0, 2 * stride), k3 = ref Unsafe.Add(ref k0, 3 * stride);
-            ref float k4 = ref Unsafe.Add(ref k0, 4 * stride), k5 = ref Unsafe.Add(ref k0, 5 * stride), k6 = ref Unsafe.Add(ref k0, 6 * stride);
-            ref float k7 = ref Unsafe.Add(ref k0, 7 * stride);
             Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            Vector256<float> c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
             int d = 0;
-            for (; d <= n - 8; d += 8)
+            for (; d + 4 <= n; d += 4)
             {
-                var qd = Vector256.LoadUnsafe(ref q, (nuint)d);
-                c0 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k0, (nuint)d), c0);
-                c1 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k1, (nuint)d), c1);
-                c2 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k2, (nuint)d), c2);
-                c3 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k3, (nuint)d), c3);
-                c4 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k4, (nuint)d), c4);
-                c5 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k5, (nuint)d), c5);
-                c6 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k6, (nuint)d), c6);
-                c7 = Vector256.FusedMultiplyAdd(qd, Vector256.LoadUnsafe(ref k7, (nuint)d), c7);
-            }
-            Vector256<float> sums;
-            if (Avx.IsSupported)
-            {
-                // hadd(x, y) = [x0+x1, x2+x3, y0+y1, y2+y3 | x4+x5, x6+x7, y4+y5, y6+y7]; two levels, then the halves.
-                var g0 = Avx.HorizontalAdd(Avx.HorizontalAdd(c0, c1), Avx.HorizontalAdd(c2, c3));
-                var g1 = Avx.HorizontalAdd(Avx.HorizontalAdd(c4, c5), Avx.HorizontalAdd(c6, c7));
-                sums = Avx.Permute2x128(g0, g1, 0x20) + Avx.Permute2x128(g0, g1, 0x31);
-            }
-            else
-            {
-                static float Tree(Vector256<float> c) => ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
-                sums = Vector256.Create(Tree(c0), Tree(c1), Tree(c2), Tree(c3), Tree(c4), Tree(c5), Tree(c6), Tree(c7));
+                var q0 = Vector256.LoadUnsafe(ref q, (nuint)(d * Lanes));
+                var q1 = Vector256.LoadUnsafe(ref q, (nuint)((d + 1) * Lanes));
+                var q2 = Vector256.LoadUnsafe(ref q, (nuint)((d + 2) * Lanes));
+                var q3 = Vector256.LoadUnsafe(ref q, (nuint)((d + 3) * Lanes));
+                ref float k = ref Unsafe.Add(ref k0, d);
+                c0 = Dims4(ref k, q0, q1, q2, q3, c0);
+                c1 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c1);
+                c2 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c2);
+                c3 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c3);
+                c4 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c4);
+                c5 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c5);
+                c6 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c6);
+                c7 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c7);
+                c8 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c8);
+                c9 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c9);
+                c10 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c10);
+                c11 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c11);
+                c12 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c12);
+                c13 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c13);
+                c14 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c14);
+                c15 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c15);
             }
             if (d < n)
             {
-                Span<float> rest = stackalloc float[8];
-                sums.CopyTo(rest);
-                for (int i = 0; i < 8; i++)
-                {
-                    ref float k = ref Unsafe.Add(ref k0, i * stride);
-                    for (int e = d; e < n; e++) rest[i] = MathF.FusedMultiplyAdd(Unsafe.Add(ref q, e), Unsafe.Add(ref k, e), rest[i]);
-                }
-                sums = Vector256.Create((ReadOnlySpan<float>)rest);
+                // Head widths off a multiple of 4: the eight-key kernel on each half gives the same bits.
+                Scores8(ref q, ref k0, stride, n, ref s, scale, ref max);
+                Scores8(ref q, ref Unsafe.Add(ref k0, 8 * stride), stride, n, ref Unsafe.Add(ref s, 8 * Lanes), scale, ref max);
+                return;
             }
-            (sums * scale).StoreUnsafe(ref s);
-        }
-
-        /// <summary>a0..a3 += v[0..32] · e.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Accumulate(ref float v, float e, ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
-        {
-            var ve = Vector256.Create(e);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v), ve, a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 8), ve, a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 16), ve, a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 24), ve, a3);
-        }
-
-        /// <summary>The largest of s (any order gives the same maximum).</summary>
-        private static float MaxOf(ReadOnlySpan<float> s)
-        {
-            ref float p = ref MemoryMarshal.GetReference(s);
-            var m = Vector256.Create(float.NegativeInfinity);
-            int i = 0;
-            for (; i <= s.Length - 8; i += 8) m = Vector256.Max(m, Vector256.LoadUnsafe(ref p, (nuint)i));
-            float max = float.NegativeInfinity;
-            for (int l = 0; l < 8; l++) max = Math.Max(max, m[l]);
-            for (; i < s.Length; i++) max = Math.Max(max, s[i]);
-            return max;
+            var vs = Vector256.Create(scale);
+            c0 *= vs; c1 *= vs; c2 *= vs; c3 *= vs; c4 *= vs; c5 *= vs; c6 *= vs; c7 *= vs;
+            c8 *= vs; c9 *= vs; c10 *= vs; c11 *= vs; c12 *= vs; c13 *= vs; c14 *= vs; c15 *= vs;
+            c0.StoreUnsafe(ref s); c1.StoreUnsafe(ref s, Lanes); c2.StoreUnsafe(ref s, 2 * Lanes); c3.StoreUnsafe(ref s, 3 * Lanes);
+            c4.StoreUnsafe(ref s, 4 * Lanes); c5.StoreUnsafe(ref s, 5 * Lanes); c6.StoreUnsafe(ref s, 6 * Lanes); c7.StoreUnsafe(ref s, 7 * Lanes);
+            c8.StoreUnsafe(ref s, 8 * Lanes); c9.StoreUnsafe(ref s, 9 * Lanes); c10.StoreUnsafe(ref s, 10 * Lanes); c11.StoreUnsafe(ref s, 11 * Lanes);
+            c12.StoreUnsafe(ref s, 12 * Lanes); c13.StoreUnsafe(ref s, 13 * Lanes); c14.StoreUnsafe(ref s, 14 * Lanes); c15.StoreUnsafe(ref s, 15 * Lanes);
+            var m0 = Vector256.MaxNative(Vector256.MaxNative(Vector256.MaxNative(c0, c1), Vector256.MaxNative(c2, c3)), Vector256.MaxNative(Vector256.MaxNative(c4, c5), Vector256.MaxNative(c6, c7)));
+            var m1 = Vector256.MaxNative(Vector256.MaxNative(Vector256.MaxNative(c8, c9), Vector256.MaxNative(c10, c11)), Vector256.MaxNative(Vector256.MaxNative(c12, c13), Vector256.MaxNative(c14, c15)));
+            max = Vector256.MaxNative(max, Vector256.MaxNative(m0, m1));
         }
 
         /// <summary>
-        /// s = exp(s − m) in place, by <see cref="Exp"/> for every element (the tail padded with −∞, whose exp is 0);
-        /// returns their sum: 8 lanes in order, then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
+        /// Scores of eight keys <paramref name="stride"/> floats apart from k0 against the block's transposed queries,
+        /// times <paramref name="scale"/>, into s[8 keys × 8 lanes]: per key Σ_d k[d] · q[d, lane] by fused multiply-adds
+        /// in order of d, as <see cref="Score"/> computes one key.
         /// </summary>
-        private static float ExpSum(Span<float> s, float m)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Scores8(ref float q, ref float k0, int stride, int n, ref float s, float scale, ref Vector256<float> max)
         {
-            ref float p = ref MemoryMarshal.GetReference(s);
-            var vm = Vector256.Create(m);
-            var sum = Vector256<float>.Zero;
-            int i = 0;
-            for (; i <= s.Length - 8; i += 8)
+            Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            int d = 0;
+            // Four dimensions of the queries held while one pointer walks down the eight keys (eight would not fit
+            // the general registers); each key's sum still runs over d in order.
+            for (; d + 4 <= n; d += 4)
             {
-                var e = Exp(Vector256.LoadUnsafe(ref p, (nuint)i) - vm);
-                e.StoreUnsafe(ref p, (nuint)i);
-                sum += e;
+                var q0 = Vector256.LoadUnsafe(ref q, (nuint)(d * Lanes));
+                var q1 = Vector256.LoadUnsafe(ref q, (nuint)((d + 1) * Lanes));
+                var q2 = Vector256.LoadUnsafe(ref q, (nuint)((d + 2) * Lanes));
+                var q3 = Vector256.LoadUnsafe(ref q, (nuint)((d + 3) * Lanes));
+                ref float k = ref Unsafe.Add(ref k0, d);
+                c0 = Dims4(ref k, q0, q1, q2, q3, c0);
+                c1 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c1);
+                c2 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c2);
+                c3 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c3);
+                c4 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c4);
+                c5 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c5);
+                c6 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c6);
+                c7 = Dims4(ref k = ref Unsafe.Add(ref k, stride), q0, q1, q2, q3, c7);
             }
-            if (i < s.Length)
+            for (; d < n; d++)
             {
-                Span<float> tail = stackalloc float[8];
-                tail.Fill(float.NegativeInfinity);
-                s[i..].CopyTo(tail);
-                var e = Exp(Vector256.Create((ReadOnlySpan<float>)tail) - vm);
-                sum += e;
-                e.CopyTo(tail);
-                tail[..(s.Length - i)].CopyTo(s[i..]);
+                var qd = Vector256.LoadUnsafe(ref q, (nuint)(d * Lanes));
+                ref float k = ref Unsafe.Add(ref k0, d);
+                c0 = Vector256.FusedMultiplyAdd(Vector256.Create(k), qd, c0);
+                c1 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c1);
+                c2 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c2);
+                c3 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c3);
+                c4 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c4);
+                c5 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c5);
+                c6 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c6);
+                c7 = Vector256.FusedMultiplyAdd(Vector256.Create(k = ref Unsafe.Add(ref k, stride)), qd, c7);
             }
-            return ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+            var vs = Vector256.Create(scale);
+            c0 *= vs; c1 *= vs; c2 *= vs; c3 *= vs; c4 *= vs; c5 *= vs; c6 *= vs; c7 *= vs;
+            c0.StoreUnsafe(ref s);
+            c1.StoreUnsafe(ref s, Lanes);
+            c2.StoreUnsafe(ref s, 2 * Lanes);
+            c3.StoreUnsafe(ref s, 3 * Lanes);
+            c4.StoreUnsafe(ref s, 4 * Lanes);
+            c5.StoreUnsafe(ref s, 5 * Lanes);
+            c6.StoreUnsafe(ref s, 6 * Lanes);
+            c7.StoreUnsafe(ref s, 7 * Lanes);
+            max = Vector256.MaxNative(max, Vector256.MaxNative(Vector256.MaxNative(Vector256.MaxNative(c0, c1), Vector256.MaxNative(c2, c3)), Vector256.MaxNative(Vector256.MaxNative(c4, c5), Vector256.MaxNative(c6, c7))));
+        }
+
+        /// <summary>c + k[0]·q0 + k[1]·q1 + k[2]·q2 + k[3]·q3, fused multiply-adds in that order.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Dims4(ref float k, Vector256<float> q0, Vector256<float> q1, Vector256<float> q2, Vector256<float> q3, Vector256<float> c)
+        {
+            c = Vector256.FusedMultiplyAdd(Vector256.Create(k), q0, c);
+            c = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref k, 1)), q1, c);
+            c = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref k, 2)), q2, c);
+            return Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref k, 3)), q3, c);
+        }
+
+        /// <summary>One key's scores, as <see cref="Scores8"/> computes each of its eight.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Score(ref float q, ref float k, int n, ref float s, float scale, ref Vector256<float> max)
+        {
+            var c = Vector256<float>.Zero;
+            for (int d = 0; d < n; d++) c = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref k, d)), Vector256.LoadUnsafe(ref q, (nuint)(d * Lanes)), c);
+            c *= Vector256.Create(scale);
+            c.StoreUnsafe(ref s);
+            max = Vector256.MaxNative(max, c);
+        }
+
+        /// <summary>
+        /// Asks for <paramref name="count"/> rows of <paramref name="width"/> floats, <paramref name="stride"/> apart
+        /// from r, to be brought into the L2 cache ahead of their use (a hint: nothing is read, nothing can fault).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void Prefetch(ref float r, int stride, int width, int count)
+        {
+            if (!Sse.IsSupported) return;
+            byte* p = (byte*)Unsafe.AsPointer(ref r);
+            if (stride == width)
+            {
+                for (int o = 0; o < count * width * sizeof(float); o += 64) Sse.Prefetch1(p + o);
+                return;
+            }
+            for (int i = 0; i < count; i++, p += stride * sizeof(float))
+                for (int o = 0; o < width * sizeof(float); o += 64) Sse.Prefetch1(p + o);
         }
 
         /// <summary>
@@ -410,6 +528,7 @@ internal static class ChunkedAttention
         /// the next: this pass's rows from k (v), a float32 cache in place, a 16-bit cache from the chunk's widened
         /// copy (whose first position is <paramref name="j0"/>). Unchecked.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private readonly ref float RunStart(bool values, int position, int group, int j0, float[]? wide, out int stride)
         {
             int width = values ? shape.VHeadDim : shape.HeadDim;

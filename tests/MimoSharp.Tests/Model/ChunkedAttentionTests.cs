@@ -14,21 +14,39 @@ public sealed class ChunkedAttentionTests
 {
     private const int Length = 3 * ChunkedAttention.ChunkKeys + 77; // several chunks and a ragged tail
 
-    public static TheoryData<int, bool, bool> Layers() => new()
+    /// <summary>The head shapes the kernel is checked on.</summary>
+    public enum Heads
     {
-        { 0, false, false },   // global, no sink (the release's full-attention layers)
-        { 0, true, false },    // global with a sink
-        { 128, true, false },  // sliding window with a sink
-        { 700, false, false }, // a window that straddles chunk bounds
-        { 0, false, true },    // head widths off the vector width: 20-wide keys, 40-wide values, 4 heads per KV head
-        { 128, true, true },
+        /// <summary>3 query heads per KV head (a padded block of lanes), 24-wide keys, 16-wide values.</summary>
+        Even,
+
+        /// <summary>Head widths off the vector width: 20-wide keys, 40-wide values, 4 heads per KV head.</summary>
+        Ragged,
+
+        /// <summary>12 query heads per KV head: more than one block of lanes, the second padded.</summary>
+        Wide,
+    }
+
+    public static TheoryData<int, bool, Heads> Layers() => new()
+    {
+        { 0, false, Heads.Even },   // global, no sink (the release's full-attention layers)
+        { 0, true, Heads.Even },    // global with a sink
+        { 128, true, Heads.Even },  // sliding window with a sink
+        { 700, false, Heads.Even }, // a window that straddles chunk bounds
+        { 0, false, Heads.Ragged },
+        { 128, true, Heads.Ragged },
+        { 0, true, Heads.Wide },
+        { 700, false, Heads.Wide },
     };
 
-    private static (AttentionShape Shape, float[] Q, float[] K, float[] V, float[]? Sinks) Inputs(bool sink, bool ragged)
+    private static (AttentionShape Shape, float[] Q, float[] K, float[] V, float[]? Sinks) Inputs(bool sink, Heads heads)
     {
-        var shape = ragged
-            ? new AttentionShape(NumHeads: 4, NumKvHeads: 1, HeadDim: 20, VHeadDim: 40, RopeTheta: 10000, HasSink: sink)
-            : new AttentionShape(NumHeads: 6, NumKvHeads: 2, HeadDim: 24, VHeadDim: 16, RopeTheta: 10000, HasSink: sink);
+        var shape = heads switch
+        {
+            Heads.Ragged => new AttentionShape(NumHeads: 4, NumKvHeads: 1, HeadDim: 20, VHeadDim: 40, RopeTheta: 10000, HasSink: sink),
+            Heads.Wide => new AttentionShape(NumHeads: 24, NumKvHeads: 2, HeadDim: 16, VHeadDim: 32, RopeTheta: 10000, HasSink: sink),
+            _ => new AttentionShape(NumHeads: 6, NumKvHeads: 2, HeadDim: 24, VHeadDim: 16, RopeTheta: 10000, HasSink: sink),
+        };
         var random = new Random(11);
         float[] Values(int n, float a) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1) * a).ToArray();
         int h = shape.NumHeads, g = shape.NumKvHeads;
@@ -41,11 +59,12 @@ public sealed class ChunkedAttentionTests
         KvCacheDtype dtype = KvCacheDtype.F32)
     {
         int qw = shape.NumHeads * shape.HeadDim, kw = shape.NumKvHeads * shape.HeadDim, vw = shape.NumKvHeads * shape.VHeadDim, ow = shape.NumHeads * shape.VHeadDim;
+        int length = q.Length / qw;
         var cache = new LayerKvCache(kw, vw, window, lookahead: 0, dtype);
-        var all = new float[Length * ow];
-        for (int start = 0; start < Length; start += pass)
+        var all = new float[length * ow];
+        for (int start = 0; start < length; start += pass)
         {
-            int n = Math.Min(pass, Length - start);
+            int n = Math.Min(pass, length - start);
             var o = new float[n * ow];
             float[] kp = k[(start * kw)..((start + n) * kw)], vp = v[(start * vw)..((start + n) * vw)];
             if (cache.HalfFormat is HalfFormat format)
@@ -64,9 +83,9 @@ public sealed class ChunkedAttentionTests
 
     [Theory]
     [MemberData(nameof(Layers))]
-    public void ChunkedSoftmaxEqualsTheFloat64Reference(int window, bool sink, bool ragged)
+    public void ChunkedSoftmaxEqualsTheFloat64Reference(int window, bool sink, Heads heads)
     {
-        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
+        var (shape, q, k, v, sinks) = Inputs(sink, heads);
         var o = RunInPasses(shape, window, sinks, q, k, v, Length);
         int hd = shape.HeadDim, vd = shape.VHeadDim, rep = shape.QueriesPerKvHead;
         double worst = 0;
@@ -95,9 +114,9 @@ public sealed class ChunkedAttentionTests
 
     [Theory]
     [MemberData(nameof(Layers))]
-    public void ARowsBitsDoNotDependOnPassesOrThreads(int window, bool sink, bool ragged)
+    public void ARowsBitsDoNotDependOnPassesOrThreads(int window, bool sink, Heads heads)
     {
-        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
+        var (shape, q, k, v, sinks) = Inputs(sink, heads);
         var whole = RunInPasses(shape, window, sinks, q, k, v, Length);
         int saved = MimoSharp.Tensors.ComputePool.Threads;
         try
@@ -115,14 +134,40 @@ public sealed class ChunkedAttentionTests
         }
     }
 
-    [Theory]
-    [InlineData(KvCacheDtype.BF16, 0, false, false)]
-    [InlineData(KvCacheDtype.BF16, 128, true, true)]
-    [InlineData(KvCacheDtype.F16, 0, true, false)]
-    [InlineData(KvCacheDtype.F16, 700, false, true)]
-    public void ASixteenBitCacheGivesTheFloat32BitsOfItsRoundedKeysAndValuesInAnyPasses(KvCacheDtype dtype, int window, bool sink, bool ragged)
+    [Fact]
+    public void DecodingALongContextInRunsOfChunksPerJobGivesThePrefillsBits()
     {
-        var (shape, q, k, v, sinks) = Inputs(sink, ragged);
+        // 13 chunks: a decoding step's jobs take several consecutive chunks each (and fetch the next one's keys).
+        var shape = new AttentionShape(NumHeads: 8, NumKvHeads: 1, HeadDim: 8, VHeadDim: 16, RopeTheta: 10000, HasSink: true);
+        int length = 12 * ChunkedAttention.ChunkKeys + 5;
+        var random = new Random(5);
+        float[] Values(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] q = Values(length * 8 * 8), k = Values(length * 8), v = Values(length * 16), sinks = Values(8);
+        var whole = RunInPasses(shape, 0, sinks, q, k, v, length);
+        int saved = MimoSharp.Tensors.ComputePool.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                MimoSharp.Tensors.ComputePool.Threads = threads;
+                Assert.Equal(whole, RunInPasses(shape, 0, sinks, q, k, v, 1));
+            }
+        }
+        finally
+        {
+            MimoSharp.Tensors.ComputePool.Threads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(KvCacheDtype.BF16, 0, false, Heads.Even)]
+    [InlineData(KvCacheDtype.BF16, 128, true, Heads.Ragged)]
+    [InlineData(KvCacheDtype.F16, 0, true, Heads.Even)]
+    [InlineData(KvCacheDtype.F16, 700, false, Heads.Ragged)]
+    [InlineData(KvCacheDtype.BF16, 0, true, Heads.Wide)]
+    public void ASixteenBitCacheGivesTheFloat32BitsOfItsRoundedKeysAndValuesInAnyPasses(KvCacheDtype dtype, int window, bool sink, Heads heads)
+    {
+        var (shape, q, k, v, sinks) = Inputs(sink, heads);
         var format = dtype == KvCacheDtype.BF16 ? HalfFormat.BF16 : HalfFormat.F16;
         float[] kr = (float[])k.Clone(), vr = (float[])v.Clone();
         HalfFloats.Round(kr, format);
