@@ -13,7 +13,8 @@ internal sealed class WeightLoader(Checkpoint checkpoint, WeightFormat? quantiza
     public WeightMatrix Matrix(string name, int rows, int cols, bool quantizable = true)
     {
         var matrix = checkpoint.Matrix(name, rows, cols);
-        return quantizable && quantization is WeightFormat q ? matrix.Quantize(q) : matrix;
+        if (!quantizable) return matrix;
+        return quantization is WeightFormat q ? matrix.Quantize(q) : matrix.PackFp8Panels();
     }
 
     public float[] Vector(string name, int length)

@@ -108,11 +108,11 @@ public static unsafe class Fp8Block
 
     /// <summary>
     /// xs[t] = x[t] · (the scale of each column's block in <paramref name="scales"/>), zero-padded to whole steps, for
-    /// n inputs; with <paramref name="prescale"/>, also times 2^120 where every |xs| &lt; 2^8 (returns whether it was).
+    /// n inputs, <paramref name="padded"/> apart; with <paramref name="prescale"/>, also times 2^120 where every
+    /// |xs| &lt; 2^8 (returns whether it was).
     /// </summary>
-    private static bool ScaleInputs(float* x, int n, int cols, int blockCols, float* scales, float* xs, bool prescale)
+    internal static bool ScaleInputs(float* x, int n, int cols, int padded, int blockCols, float* scales, float* xs, bool prescale)
     {
-        int padded = PaddedCols(cols);
         float max = 0;
         for (int t = 0; t < n; t++)
         {
@@ -145,7 +145,7 @@ public static unsafe class Fp8Block
             float* scales = w.ScaleRow(r);
             if (scales != current)
             {
-                prescaled = ScaleInputs(x, n, cols, w.BlockCols, scales, xs, prescale: true);
+                prescaled = ScaleInputs(x, n, cols, padded, w.BlockCols, scales, xs, prescale: true);
                 current = scales;
             }
             byte* row = w.Fp8Row(r);
@@ -252,7 +252,7 @@ public static unsafe class Fp8Block
                         while (runEnd < b1 && w.ScaleRow(runEnd) == scales) runEnd++;
                         if (scales != current)
                         {
-                            ScaleInputs(x, n, cols, w.BlockCols, scales, xs, prescale: false);
+                            ScaleInputs(x, n, cols, padded, w.BlockCols, scales, xs, prescale: false);
                             current = scales;
                         }
                         new Span<float>(totals, (runEnd - run) * n * Lanes).Clear();
