@@ -64,8 +64,16 @@ public static unsafe class Fp8Panel
     public static void PackRow(ReadOnlySpan<byte> row, int r, byte* packed, int cols)
     {
         int groups = Groups(cols), lane = r % Rows;
-        byte* panel = packed + (long)(r / Rows) * groups * GroupBytes;
-        for (int c = 0; c < cols; c++) panel[(long)(c / GroupCols) * GroupBytes + Offset(lane, c % GroupCols)] = row[c];
+        byte* dst = packed + (long)(r / Rows) * groups * GroupBytes + Offset(lane, 0);
+        int c = 0;
+        for (; c + GroupCols <= cols; c += GroupCols, dst += GroupBytes)
+        {
+            dst[0] = row[c];
+            dst[4] = row[c + 1];
+            dst[8] = row[c + 2];
+            dst[12] = row[c + 3];
+        }
+        for (int j = 0; c < cols; c++, j++) dst[4 * j] = row[c];
     }
 
     /// <summary>Reads row <paramref name="r"/> back as e4m3 bytes (the inverse of <see cref="PackRow"/>).</summary>
