@@ -113,6 +113,8 @@ public static unsafe class Fp8Block
     /// </summary>
     internal static bool ScaleInputs(float* x, int n, int cols, int padded, int blockCols, float* scales, float* xs, bool prescale)
     {
+        if (Vector512.IsHardwareAccelerated && blockCols % 16 == 0 && cols % 16 == 0)
+            return ScaleInputs512(x, n, cols, padded, blockCols, scales, xs, prescale);
         float max = 0;
         for (int t = 0; t < n; t++)
         {
@@ -130,6 +132,38 @@ public static unsafe class Fp8Block
         if (!prescale || !(max < 256f)) return false;
         VectorMath.Scale(new Span<float>(xs, n * padded), TwoTo120);
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="ScaleInputs"/> in one pass for whole 16-column blocks (the release's 128): each xs rounded once from
+    /// x · scale, then times 2^120 (exact) where asked, and redone without it in the rare case some |xs| ≥ 2^8 (or
+    /// NaN): decoding calls this every 128 rows, and the general path's copy, scale and max passes cost ~10% of a product.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool ScaleInputs512(float* x, int n, int cols, int padded, int blockCols, float* scales, float* xs, bool prescale)
+    {
+        var up = Vector512.Create(prescale ? TwoTo120 : 1f);
+        var limit = Vector512.Create(256f);
+        var inRange = Vector512<float>.AllBitsSet;
+        for (int t = 0; t < n; t++)
+        {
+            float* src = x + (long)t * cols, dst = xs + (long)t * padded;
+            for (int c0 = 0, b = 0; c0 < cols; c0 += blockCols, b++)
+            {
+                var scale = Vector512.Create(scales[b]);
+                for (int c = c0, end = Math.Min(cols, c0 + blockCols); c < end; c += 16)
+                {
+                    var v = Vector512.Load(src + c) * scale;
+                    inRange &= Vector512.LessThan(Vector512.Abs(v), limit); // false for NaN too
+                    (v * up).Store(dst + c);
+                }
+            }
+            new Span<float>(dst + cols, padded - cols).Clear();
+        }
+        if (!prescale) return false;
+        if (inRange == Vector512<float>.AllBitsSet) return true;
+        return ScaleInputs512(x, n, cols, padded, blockCols, scales, xs, prescale: false); // again, without 2^120
+
     }
 
     /// <summary>Each row straight from its stored bytes against each of a few inputs.</summary>

@@ -39,6 +39,7 @@ public sealed class Fp8KernelTests
         { 45, 70, 5, 7, 3f },        // odd block heights: runs of rows sharing scales split row pairs
         { 7, 2100, 128, 128, 3f },   // several column slices of the tiled path, the last ragged
         { 64, 128, 128, 128, 0.01f },
+        { 20, 512, 128, 128, 1e6f },  // whole 16-column blocks (the one-pass input scaling), pre-scaling refused
     };
 
     [Theory]
@@ -121,6 +122,8 @@ public sealed class Fp8KernelTests
         { 40, 200, 16, 80, 3f },     // a new row of scales every panel; blocks that are not whole groups
         { 64, 2100, 32, 7, 3f },     // several 256-column slices, the last ragged; odd block widths
         { 16, 128, 128, 128, 0.01f },
+        { 32, 256, 128, 128, 1e6f }, // whole 16-column blocks (the one-pass input scaling), pre-scaling refused
+        { 48, 512, 16, 64, 3f },
     };
 
     [Theory]
@@ -214,14 +217,14 @@ public sealed class Fp8KernelTests
         {
             var stored = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
             foreach (var w in new[] { stored, stored.PackFp8Panels() })
-            foreach (int n in new[] { 1, 5 }) // the direct and the tiled path
-            {
-                var y = new float[n * rows];
-                MatMul.Compute(w, x.AsSpan(0, n * cols), n, y);
-                for (int t = 0; t < n; t++)
-                    for (int r = 0; r < rows; r++)
-                        Assert.Equal(r is 4 or 7, float.IsNaN(y[t * rows + r]));
-            }
+                foreach (int n in new[] { 1, 5 }) // the direct and the tiled path
+                {
+                    var y = new float[n * rows];
+                    MatMul.Compute(w, x.AsSpan(0, n * cols), n, y);
+                    for (int t = 0; t < n; t++)
+                        for (int r = 0; r < rows; r++)
+                            Assert.Equal(r is 4 or 7, float.IsNaN(y[t * rows + r]));
+                }
         }
     }
 }
