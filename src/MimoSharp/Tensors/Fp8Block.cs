@@ -161,7 +161,7 @@ public static unsafe class Fp8Block
             new Span<float>(dst + cols, padded - cols).Clear();
         }
         if (!prescale) return false;
-        if (inRange == Vector512<float>.AllBitsSet) return true;
+        if (inRange.AsUInt32() == Vector512<uint>.AllBitsSet) return true; // as integers: all-ones is a NaN as float
         return ScaleInputs512(x, n, cols, padded, blockCols, scales, xs, prescale: false); // again, without 2^120
 
     }

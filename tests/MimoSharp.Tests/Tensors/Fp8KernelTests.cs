@@ -188,6 +188,30 @@ public sealed class Fp8KernelTests
         }
     }
 
+    [Theory]
+    [InlineData(300, 128)] // the general path
+    [InlineData(512, 128)] // whole 16-column blocks: the one-pass path
+    public unsafe void InputsArePreScaledExactlyWhenEveryScaledValueIsBelow256(int cols, int blockCols)
+    {
+        var x = Enumerable.Range(0, 2 * cols).Select(i => (float)Math.Sin(i) * 3).ToArray();
+        var scales = Enumerable.Range(0, (cols + blockCols - 1) / blockCols).Select(b => 0.5f + b).ToArray();
+        int padded = (cols + 63) / 64 * 64;
+        var xs = new float[2 * padded];
+        fixed (float* px = x)
+        fixed (float* ps = scales)
+        fixed (float* pxs = xs)
+        {
+            Assert.True(Fp8Block.ScaleInputs(px, 2, cols, padded, blockCols, ps, pxs, prescale: true));
+            for (int t = 0; t < 2; t++)
+                for (int c = 0; c < padded; c++)
+                    Assert.Equal(c < cols ? x[t * cols + c] * scales[c / blockCols] * Fp8Block.TwoTo120 : 0f, xs[t * padded + c]);
+            x[cols + 5] = 1e4f; // one value of the second input out of range: no pre-scaling, for either input
+            Assert.False(Fp8Block.ScaleInputs(px, 2, cols, padded, blockCols, ps, pxs, prescale: true));
+            for (int t = 0; t < 2; t++)
+                for (int c = 0; c < cols; c++) Assert.Equal(x[t * cols + c] * scales[c / blockCols], xs[t * padded + c]);
+        }
+    }
+
     [Fact]
     public unsafe void BlocksThatSplitAPanelKeepTheRowKernel()
     {
