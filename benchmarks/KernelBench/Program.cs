@@ -19,11 +19,13 @@ var random = new Random(1);
 var keepAlive = new List<object>(); // pinned arrays the FP8 matrices point into
 var fp8Codes = new Dictionary<(int Rows, int Cols), List<byte[]>>(); // their bytes, for the plain-read ceiling
 Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product; formats alternate within each trial (the machine is noisy)");
-Console.WriteLine("format   shape                                threads   us/product   GB/s");
-WeightFormat[] formats = [WeightFormat.Fp8Block, WeightFormat.Q8_0, WeightFormat.Q4_K, WeightFormat.BF16];
+Console.WriteLine("format     shape                                threads   us/product   GB/s");
+// FP8 twice: row by row as stored (Fp8Block) and repacked into panels at load (Fp8Panel, what a model uses).
+(string Label, WeightFormat Format, bool Panels)[] formats = [("FP8 rows", WeightFormat.Fp8Block, false), ("FP8 panel", WeightFormat.Fp8Block, true),
+    ("Q8_0", WeightFormat.Q8_0, false), ("Q4_K", WeightFormat.Q4_K, false), ("BF16", WeightFormat.BF16, false)];
 foreach (var (name, rows, cols, copies) in shapes)
 {
-    var byFormat = formats.Select(f => Matrices(f, rows, cols, copies)).ToArray();
+    var byFormat = formats.Select(f => Matrices(f.Format, rows, cols, copies, f.Panels)).ToArray();
     var x = Enumerable.Range(0, inputs * cols).Select(_ => (float)random.NextDouble()).ToArray();
     var y = new float[inputs * rows];
     foreach (int threads in threadCounts)
@@ -44,7 +46,7 @@ foreach (var (name, rows, cols, copies) in shapes)
                 best[f] = Math.Min(best[f], clock.Elapsed.TotalSeconds / reps);
             }
         for (int f = 0; f < formats.Length; f++)
-            Console.WriteLine($"{formats[f],-8} {name,-36} {threads,7} {best[f] * 1e6,12:F2} {byFormat[f][0].StoredBytes / best[f] / 1e9,6:F1}");
+            Console.WriteLine($"{formats[f].Label,-10} {name,-36} {threads,7} {best[f] * 1e6,12:F2} {byFormat[f][0].StoredBytes / best[f] / 1e9,6:F1}");
         // The ceiling: the FP8 matrices' bytes read with 16-byte loads and no arithmetic, split as the kernels split.
         double read = double.MaxValue;
         for (int trial = 0; trial < 5; trial++)
@@ -53,11 +55,11 @@ foreach (var (name, rows, cols, copies) in shapes)
             for (int r = 0; r < reps; r++) ReadAll(fp8Codes[(rows, cols)][r % copies], threads);
             read = Math.Min(read, clock.Elapsed.TotalSeconds / reps);
         }
-        Console.WriteLine($"{"read",-8} {name,-36} {threads,7} {read * 1e6,12:F2} {(long)rows * cols / read / 1e9,6:F1}");
+        Console.WriteLine($"{"read",-10} {name,-36} {threads,7} {read * 1e6,12:F2} {(long)rows * cols / read / 1e9,6:F1}");
     }
 }
 
-WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies)
+WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies, bool panels)
 {
     var matrices = new WeightMatrix[copies];
     unsafe
@@ -79,6 +81,7 @@ WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies)
                 fixed (byte* pc = codes)
                 fixed (float* ps = scales)
                     matrices[c] = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
+                if (panels) matrices[c] = matrices[c].PackFp8Panels();
                 continue;
             }
             if (format == WeightFormat.BF16)

@@ -13,7 +13,29 @@ internal sealed class WeightLoader(Checkpoint checkpoint, WeightFormat? quantiza
     public WeightMatrix Matrix(string name, int rows, int cols, bool quantizable = true)
     {
         var matrix = checkpoint.Matrix(name, rows, cols);
-        return quantizable && quantization is WeightFormat q ? matrix.Quantize(q) : matrix;
+        if (!quantizable) return matrix;
+        if (quantization is WeightFormat q) return matrix.Quantize(q);
+        return matrix.Format == WeightFormat.Fp8Block && HasRoomFor(matrix.StoredBytes) ? matrix.PackFp8Panels() : matrix;
+    }
+
+    /// <summary>
+    /// Whether the machine has memory left for a copy of this size (Linux's MemAvailable, less 1 GiB): FP8 panels live in
+    /// anonymous memory, so past that point (a checkpoint larger than RAM) matrices stay mapped and are multiplied row
+    /// by row as stored, and such a checkpoint still opens.
+    /// </summary>
+    private static bool HasRoomFor(long bytes)
+    {
+        if (!OperatingSystem.IsLinux()) return true;
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(13).Trim().TrimEnd("kB").Trim()) * 1024 > bytes + (1L << 30);
+        }
+        catch (IOException)
+        {
+        }
+        return true;
     }
 
     public float[] Vector(string name, int length)

@@ -163,15 +163,26 @@ public static class MatMul
 
     private const int PanelRows = Q8_0Panel.Rows;
 
-    /// <summary>FP8 weights as stored (<see cref="Fp8Block"/>), in groups of rows split over the threads.</summary>
+    /// <summary>FP8 weights in panels (<see cref="Fp8Panel"/>) or as stored (<see cref="Fp8Block"/>), split over the threads.</summary>
     private static unsafe void Fp8Compute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
         fixed (float* px = x)
         fixed (float* py = y)
         {
+            if (w.Fp8Paneled)
+            {
+                var panels = new Fp8Panels(w, px, n, py);
+                Split(ref panels, Fp8Panel.Panels(w.Rows), w, n);
+                return;
+            }
             var kernel = new Fp8Rows(w, px, n, py);
             Split(ref kernel, Fp8Block.Groups(w.Rows), w, n);
         }
+    }
+
+    private readonly unsafe struct Fp8Panels(WeightMatrix w, float* x, int n, float* y) : IRangeKernel
+    {
+        public void Compute(int first, int end) => Fp8Panel.Multiply(w, x, n, y, first, end);
     }
 
     private readonly unsafe struct Fp8Rows(WeightMatrix w, float* x, int n, float* y) : IRangeKernel

@@ -46,8 +46,16 @@ public sealed unsafe class WeightMatrix
     /// <summary>The FP8 block scales of row r, one per <see cref="BlockCols"/> columns.</summary>
     internal float* ScaleRow(int r) => _scales + (long)(_scaleRowOf is null ? r / _blockRows : _scaleRowOf[r]) * _scaleCols;
 
-    /// <summary>The FP8 e4m3 bytes of row r, as stored.</summary>
-    internal byte* Fp8Row(int r) => _data + (long)r * Cols;
+    /// <summary>The FP8 e4m3 bytes of row r, as stored (not for a matrix repacked into <see cref="Fp8Panel"/>s).</summary>
+    internal byte* Fp8Row(int r) => _fp8Paneled ? throw new InvalidOperationException($"{Name} is in FP8 panels") : _data + (long)r * Cols;
+
+    /// <summary>Whether the FP8 bytes were repacked at load into panels of 16 rows (<see cref="Fp8Panel"/>).</summary>
+    internal bool Fp8Paneled => _fp8Paneled;
+
+    private readonly bool _fp8Paneled;
+
+    /// <summary>The FP8 panels (read by <see cref="Fp8Panel"/>).</summary>
+    internal byte* Fp8Panels => _fp8Paneled ? _data : throw new InvalidOperationException($"{Name} is not in FP8 panels");
 
     private int[]? _fp8NanRows;
     private bool _fp8NanScanned;
@@ -68,9 +76,15 @@ public sealed unsafe class WeightMatrix
 
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
         int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false,
-        int[]? scaleRowOf = null)
+        int[]? scaleRowOf = null, bool fp8Paneled = false, int[]? fp8NanRows = null)
     {
         Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales; _scaleRowOf = scaleRowOf;
+        _fp8Paneled = fp8Paneled;
+        if (fp8NanRows is not null)
+        {
+            _fp8NanRows = fp8NanRows;
+            _fp8NanScanned = true;
+        }
         _blockRows = blockRows; _blockCols = blockCols; _scaleCols = scaleCols; StoredBytes = storedBytes;
         Format = format ?? dtype switch
         {
@@ -98,6 +112,48 @@ public sealed unsafe class WeightMatrix
         });
         ReleaseMappedPages();
         return packed;
+    }
+
+    /// <summary>
+    /// This FP8 matrix with its bytes repacked into panels of 16 rows (<see cref="Fp8Panel"/>: the same bytes, one per
+    /// weight, in new places), the file's pages dropped after; itself where a panel's rows would not share one row of
+    /// block scales (block heights that are not multiples of 16), which keeps the row-by-row kernel (<see cref="Fp8Block"/>).
+    /// </summary>
+    public WeightMatrix PackFp8Panels()
+    {
+        if (Format != WeightFormat.Fp8Block || _fp8Paneled) return this;
+        for (int r = 0; r < Rows; r++)
+            if (ScaleRow(r) != ScaleRow(r / Fp8Panel.Rows * Fp8Panel.Rows)) return this;
+        long bytes = Fp8Panel.Bytes(Rows, Cols);
+        byte* memory = WeightArena.Allocate(bytes, out object arena);
+        var nanRows = Fp8NanRows;
+        int panels = Fp8Panel.Panels(Rows), jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
+        nint source = (nint)_data, target = (nint)memory;
+        int rows = Rows, cols = Cols;
+        ComputePool.For(jobs, job =>
+        {
+            for (int r = job * per * Fp8Panel.Rows; r < Math.Min(rows, (job + 1) * per * Fp8Panel.Rows); r++)
+                Fp8Panel.PackRow(new ReadOnlySpan<byte>((byte*)source + (long)r * cols, cols), r, (byte*)target, cols);
+        });
+        // The scales move into managed memory too (a fused-layout matrix has its copy already), so that no page of the
+        // file stays needed.
+        object scaleOwner;
+        float* scales = _scales;
+        long scaleCount = (StoredBytes - (long)Rows * Cols) / sizeof(float);
+        if (_scaleRowOf is null)
+        {
+            var copy = GC.AllocateUninitializedArray<float>(checked((int)scaleCount), pinned: true);
+            new ReadOnlySpan<float>(_scales, copy.Length).CopyTo(copy);
+            fixed (float* p = copy) scales = p;
+            scaleOwner = copy;
+        }
+        else
+        {
+            scaleOwner = _owned!;
+        }
+        ReleaseMappedPages();
+        return new WeightMatrix(Name, Rows, Cols, DType, memory, scales, _blockRows, _blockCols, _scaleCols, bytes + 4 * scaleCount,
+            owned: new[] { arena, scaleOwner }, scaleRowOf: _scaleRowOf, fp8Paneled: true, fp8NanRows: nanRows);
     }
 
     /// <summary>After a copy was made at load, the stored weights are not read again: drop their pages from the resident set.</summary>
@@ -353,12 +409,22 @@ public sealed unsafe class WeightMatrix
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DecodeFp8Row(int r, Span<float> dst)
     {
-        byte* row = _data + (long)r * Cols;
+        ReadOnlySpan<byte> row;
+        if (_fp8Paneled)
+        {
+            var unpacked = new byte[Cols];
+            Fp8Panel.UnpackRow(_data, r, Cols, unpacked);
+            row = unpacked;
+        }
+        else
+        {
+            row = new ReadOnlySpan<byte>(_data + (long)r * Cols, Cols);
+        }
         float* scaleRow = ScaleRow(r);
         for (int b = 0, c0 = 0; c0 < Cols; b++, c0 += _blockCols)
         {
             int length = Math.Min(_blockCols, Cols - c0);
-            Fp8E4M3.DecodeScaled(new ReadOnlySpan<byte>(row + c0, length), scaleRow[b], dst.Slice(c0, length));
+            Fp8E4M3.DecodeScaled(row.Slice(c0, length), scaleRow[b], dst.Slice(c0, length));
         }
     }
 }
