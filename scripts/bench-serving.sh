@@ -14,7 +14,10 @@ echo "| batch | prompt | K | decode tok/s (total) | speed-up over K=0 | acceptan
 echo "|---|---|---|---|---|---|---|---|"
 for p in ${prompts//,/ }; do
   for b in ${batches//,/ }; do
-    json="$(dotnet "$dll" bench --model "$model" --batch "$b" --prompt "$p" --text-file "$text" --gen 64 --repeat 3 --json "$@" 2>/dev/null)"
+    if ! json="$(dotnet "$dll" bench --model "$model" --batch "$b" --prompt "$p" --text-file "$text" --gen 64 --repeat 3 --json "$@" 2>/tmp/bench-serving.err)"; then
+      echo "bench-serving: batch $b, prompt $p failed: $(tail -1 /tmp/bench-serving.err)" >&2   # e.g. beyond max_position_embeddings
+      continue
+    fi
     python3 - "$json" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])
