@@ -67,4 +67,27 @@ public sealed class DecodeRooflineTests
         // More drafts read more experts per step (12 experts, top-2): a step with 3 drafts costs more than one without.
         Assert.True(roofline.Step(1, 512, 3, 3).Seconds > roofline.Step(1, 512, 0, 1).Seconds);
     }
+
+    /// <summary>Other shapes (the fixtures' dimensions, FP8 and BF16 storage): one row still reads what the model says.</summary>
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void OtherShapesAgreeWithTheModelsOwnCount(string fixture)
+    {
+        using var model = MimoModel.Load(Fixtures.Dir(fixture));
+        var roofline = new DecodeRoofline(model, 30e9, 300e9);
+        Assert.Equal(model.ActiveWeightBytesPerToken(), roofline.MainPass(1, 1, 16).WeightBytes, 6);
+        for (int k = 1; k <= model.MtpLayers.Count; k++)
+            Assert.True(roofline.Step(1, 16, k, 1).Seconds > roofline.Step(1, 16, 0, 1).Seconds);
+    }
+
+    public static TheoryData<string> FixtureNames() => new(Fixtures.Names);
+
+    [Fact]
+    public void ARooflineNeedsAPositiveBandwidthAndPeak()
+    {
+        using var model = MimoModel.Load(Fixtures.Dir("tiny_f32"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 0, 1e9));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, 1e9).MainPass(0, 1, 10));
+    }
 }
