@@ -2,7 +2,7 @@
 // one after another; prints total generated tokens/s, time to first token and per-token latency (p50/p99).
 // usage: dotnet run --project benchmarks/ServerLoad -c Release -- (--model DIR | --url http://127.0.0.1:8080)
 //          [--clients 1,4,16] [--requests 4] [--max-tokens 64] [--prompt-words 32] [--max-running 16] [--threads N]
-//          [--temperature 0.8] [--compare]
+//          [--temperature 0.8] [--speculative K (as mimo serve's; default adaptive)] [--compare]
 // With --model it starts the server in this process (Kestrel on a free 127.0.0.1 port), so the figures
 // include HTTP, SSE and JSON, not just the engine.
 // --compare (with --model): server overhead. The same request (prompt, sampling, seed, max tokens, ignore_eos, and
@@ -33,7 +33,7 @@ if (options.Model is { } modelDir)
     var tokenizer = Tokenizer.FromFile(Path.Combine(modelDir, "tokenizer.json"));
     string id = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd(Path.DirectorySeparatorChar));
     engine = new MimoEngine(loaded, tokenizer,
-        new EngineOptions { ModelId = id, MaxRunningSequences = options.MaxRunning, MaxQueuedRequests = 1024 }, ownsModel: true);
+        new EngineOptions { ModelId = id, MaxRunningSequences = options.MaxRunning, MaxQueuedRequests = 1024, Speculative = options.Speculative }, ownsModel: true);
     app = OpenAiServer.Create(engine, new ServerOptions { Host = "127.0.0.1", Port = 0, LogLevel = LogLevel.Warning });
     await app.StartAsync();
     url = app.Urls.Single();
@@ -156,7 +156,7 @@ internal static class Client
     }
 }
 
-internal sealed record Args(string? Model, string? Url, int[] Clients, int Requests, int MaxTokens, int PromptWords, int MaxRunning, int Threads, bool Compare, float Temperature)
+internal sealed record Args(string? Model, string? Url, int[] Clients, int Requests, int MaxTokens, int PromptWords, int MaxRunning, int Threads, bool Compare, float Temperature, int? Speculative)
 {
     public static Args Parse(string[] args)
     {
@@ -165,6 +165,7 @@ internal sealed record Args(string? Model, string? Url, int[] Clients, int Reque
         int requests = 4, maxTokens = 64, promptWords = 32, maxRunning = 16, threads = Environment.ProcessorCount;
         bool compare = false;
         float temperature = 0.8f;
+        int? speculative = null;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--compare")
@@ -183,6 +184,10 @@ internal sealed record Args(string? Model, string? Url, int[] Clients, int Reque
                 case "--prompt-words": promptWords = Positive("--prompt-words", value); break;
                 case "--max-running": maxRunning = Positive("--max-running", value); break;
                 case "--threads": threads = Positive("--threads", value); break;
+                case "--speculative":
+                    speculative = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) && k >= 0 ? k
+                        : throw new ArgumentException($"--speculative: '{value}' is not a draft depth ≥ 0");
+                    break;
                 case "--temperature":
                     temperature = float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float t) && t >= 0 && t <= 2 ? t
                         : throw new ArgumentException($"--temperature: '{value}' is not a number in [0, 2]");
@@ -192,7 +197,7 @@ internal sealed record Args(string? Model, string? Url, int[] Clients, int Reque
             i++;
         }
         if ((model is null) == (url is null)) throw new ArgumentException("give exactly one of --model DIR (in-process server) or --url URL (running server)");
-        return new Args(model, url, clients, requests, maxTokens, promptWords, maxRunning, threads, compare, temperature);
+        return new Args(model, url, clients, requests, maxTokens, promptWords, maxRunning, threads, compare, temperature, speculative);
     }
 
     private static int Positive(string flag, string s) =>

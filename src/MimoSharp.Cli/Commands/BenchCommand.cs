@@ -26,8 +26,9 @@ internal static class BenchCommand
         var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
         var plainOnly = new Option<bool>("--plain") { Description = "plain decoding only, no speculative runs (context sweeps: scripts/bench-context.sh)" };
+        var adaptiveOnly = new Option<bool>("--adaptive") { Description = "plain decoding and the adaptive policy only, no fixed depths (is the default ever slower than plain?)" };
         var batchSize = new Option<int>("--batch") { Description = "sequences decoded together in one batch (continuous batching); tok/s are their total", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, textFile, bandwidth, threads, plainOnly, batchSize, json };
+        var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, textFile, bandwidth, threads, plainOnly, adaptiveOnly, batchSize, json };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = Cli.ResolveModel(r.GetValue(model));
@@ -56,7 +57,8 @@ internal static class BenchCommand
             }
             int kMax = r.GetValue(plainOnly) ? 0 : m.MtpLayers.Count;
             var configs = new List<(string Name, GenerationOptions Options)> { ("plain", new GenerationOptions { MaxTokens = g }) };
-            for (int k = 1; k <= kMax; k++) configs.Add(($"K={k}", new GenerationOptions { MaxTokens = g, Speculative = k }));
+            int fixedMax = r.GetValue(adaptiveOnly) ? 0 : kMax;
+            for (int k = 1; k <= fixedMax; k++) configs.Add(($"K={k}", new GenerationOptions { MaxTokens = g, Speculative = k }));
             if (kMax > 0) configs.Add(("adaptive", new GenerationOptions { MaxTokens = g, Speculative = kMax, AdaptiveSpeculation = true }));
             // The batch's prompts: the prompt rotated by a few tokens per sequence (same length, different text, so rows
             // route to different experts as real requests do).
@@ -79,7 +81,7 @@ internal static class BenchCommand
             // The step's roofline at the middle of the decoded span: plain and each depth at its measured acceptance.
             var roofline = new DecodeRoofline(m, bandwidthBytes, Tensors.ComputePeak.MeasureFlopsPerSecond(m.Threads));
             int context = prompt.Length + g / 2;
-            var perDepth = Enumerable.Range(1, kMax).Select(k => new
+            var perDepth = Enumerable.Range(1, fixedMax).Select(k => new
             {
                 k,
                 decode_tokens_per_s = Med(k, s => s.DecodeTokensPerSecond),

@@ -1,98 +1,210 @@
 namespace MimoSharp.Inference;
 
 /// <summary>
-/// Chooses how many MTP drafts to propose per step from measured costs, so that speculation pays.
-/// A step with K drafts costs the K draft passes plus one main pass over K+1 rows and yields
-/// E(K) = 1 + Σ_{i≤K} Π_{j≤i} a_j tokens, where a_j is depth j's acceptance rate given that the drafts
-/// before it were accepted. Plain decoding yields 1 token per one-row pass, so K pays when
-/// E(K) / cost(K) &gt; 1 / cost(0): the break-even acceptance length of K is cost(K) / cost(0).
-/// Each step uses the K with the best expected tokens per second among the depths measured so far. Probes
-/// keep the estimates current and climb one depth at a time (a deep probe is the most expensive step there
-/// is); a probe that does not change the choice doubles the interval to the next one, so a model whose
-/// drafts do not pay spends a vanishing share of its steps on them.
+/// Chooses how many MTP drafts the adaptive sequences of a batch propose in the next step, by expected tokens per
+/// second: a step with K drafts yields E(K) = 1 + Σ_{i≤K} Π_{j≤i} a_j tokens per sequence (a_j: depth j's acceptance
+/// rate given that the drafts before it were accepted) and costs T(K), the measured seconds of a whole step (draft
+/// passes and the main pass over K+1 rows per sequence). The choice is E(K) / T(K) at its best.
+/// <para>One depth per batch, not per sequence: the rows of a step share one read of the weights, so a step's time
+/// is the batch's and no sequence can measure a cost of its own; the batch's tokens per second are what a depth
+/// changes. Acceptance is pooled over the batch's sequences. Costs are kept per batch size (powers of two), since a
+/// step's time and the worth of extra rows both depend on it.</para>
+/// <para>Exploration is paid from a budget: every measured step adds <see cref="ExplorationShare"/> of its seconds, and a
+/// probe (<see cref="ProbeSteps"/> steps at one depth) is charged what it cost beyond the best depth's rate for the same
+/// tokens. The first step of a depth after plain steps also catches the MTP caches up on the last sliding window of
+/// positions (up to window rows per depth and sequence; the drafter does it lazily, so plain steps keep no MTP state);
+/// that is part of a probe's price, and it is why probes are rare. Before a depth has been measured, its cost comes from
+/// the roofline (<see cref="DecodeRoofline"/>): a depth the roofline says cannot pay even if every draft were accepted is
+/// never tried, and one it says pays by a wide margin is tried at once, without waiting for the budget. Where
+/// speculation never pays, the policy decodes plainly and spends at most that share of its time finding out again.</para>
 /// </summary>
 public sealed class AdaptiveDraftLength
 {
     private const double Smoothing = 0.2;
-    public const int ProbeInterval = 16;
-    private const int MaxProbeInterval = 512;
+    private const double PriorAcceptance = 0.5;
 
-    private readonly int _maxDepth;
-    private readonly double[] _acceptance;   // a_j, j = 1..K (index j-1)
-    private readonly double[] _draftSeconds; // per depth
-    private readonly double[] _verifySeconds; // per row count r = 1..K+1 (index r-1); 0 = not measured yet
-    private int _steps;
-    private int _interval = ProbeInterval;
-    private int _nextProbe = ProbeInterval;
-    private int _choiceBeforeProbe = -1;
+    /// <summary>A depth beats the current choice only when it is this much faster (a switch has a catch-up price).</summary>
+    private const double SwitchMargin = 0.03;
 
-    public AdaptiveDraftLength(int maxDepth)
+    /// <summary>The roofline's speed-up at which an unmeasured depth is tried without waiting for the budget.</summary>
+    public const double PriorMargin = 1.25;
+
+    /// <summary>Steps a probe runs at its depth: the first catches up, the rest measure the steady cost.</summary>
+    public const int ProbeSteps = 4;
+
+    /// <summary>Steps after which a measured cost is old enough to measure again (when the budget allows).</summary>
+    public const int StaleSteps = 1024;
+
+    private readonly int _maxDepth, _window, _layers;
+    private readonly Func<DecodeRoofline>? _priorFactory;
+    private DecodeRoofline? _prior;
+    private readonly double[] _acceptance;   // a_j, j = 1..K (index j-1), pooled over the batch
+    private readonly BatchCosts?[] _buckets = new BatchCosts?[32];
+    private double _budget;                  // seconds of exploration earned and not yet spent
+    private long _steps;
+    private int _probeDepth = -1, _probeLeft;
+    private double _probeBaseline;           // seconds per token at the best depth when the probe began
+    private double _probeSpent;              // the running probe's cost beyond that
+
+    /// <param name="maxDepth">The deepest depth allowed (the MTP layers the sequences draft with).</param>
+    /// <param name="prior">Makes the roofline that estimates depths not yet measured (called when first needed); null: extrapolated from the measured ones.</param>
+    /// <param name="slidingWindow">Positions an MTP depth catches up on after plain steps (its attention window).</param>
+    /// <param name="mainLayers">Main decoder layers (an MTP pass over one row costs about a layer's worth of one).</param>
+    /// <param name="explorationShare">Share of decoding time that probes may cost beyond the best depth.</param>
+    public AdaptiveDraftLength(int maxDepth, Func<DecodeRoofline>? prior = null, int slidingWindow = 128, int mainLayers = 8,
+        double explorationShare = 0.02)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDepth, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(explorationShare);
         _maxDepth = maxDepth;
-        _acceptance = Enumerable.Repeat(0.5, maxDepth).ToArray();
-        _draftSeconds = new double[maxDepth];
-        _verifySeconds = new double[maxDepth + 1];
+        _priorFactory = prior;
+        _window = Math.Max(1, slidingWindow);
+        _layers = Math.Max(1, mainLayers);
+        ExplorationShare = explorationShare;
+        _acceptance = new double[maxDepth];
+        Array.Fill(_acceptance, PriorAcceptance);
     }
 
-    /// <summary>The draft depth chosen for the last step.</summary>
+    public double ExplorationShare { get; }
+
+    /// <summary>The depth chosen for the last step.</summary>
     public int Current { get; private set; }
 
-    /// <summary>Drafts to propose in the next step.</summary>
-    public int Next()
+    /// <summary>Steps run as probes so far (depths tried to measure them, not because they were the best).</summary>
+    public long ProbeStepCount { get; private set; }
+
+    /// <summary>The measured costs of one batch size (a bucket of them).</summary>
+    private sealed class BatchCosts(int maxDepth)
+    {
+        public readonly double[] StepSeconds = new double[maxDepth + 1];   // T(K), steady state; 0 = not measured
+        public readonly long[] MeasuredAt = new long[maxDepth + 1];        // step of the last measurement
+        public readonly double[] ProbeSeconds = new double[maxDepth + 1];  // what a probe at K cost beyond the best
+        public readonly double[] RooflineSeconds = new double[maxDepth + 1];
+        public readonly double[] RooflineBound = new double[maxDepth + 1]; // speed-up at full acceptance
+        public int RooflineContext = -1;
+    }
+
+    private BatchCosts Bucket(int batch)
+    {
+        int b = Math.Min(_buckets.Length - 1, 31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Max(1, batch)));
+        return _buckets[b] ??= new BatchCosts(_maxDepth);
+    }
+
+    /// <summary>The depth for the next step of <paramref name="batch"/> adaptive sequences at about <paramref name="context"/> tokens.</summary>
+    public int Next(int batch, int context)
     {
         _steps++;
-        // Warm-up alternates plain steps and one-draft steps to measure both costs.
-        if (_steps <= 4 || _verifySeconds[0] == 0 || _verifySeconds[1] == 0)
-            return Current = _steps % 2 == 1 ? 0 : 1;
-        int measured = MeasuredDepth();
-        int best = Best(measured);
-        if (_choiceBeforeProbe >= 0)
+        var c = Bucket(batch);
+        if (_probeLeft > 0)
         {
-            // The last step was a probe: back off when it changed nothing.
-            _interval = best == _choiceBeforeProbe ? Math.Min(_interval * 2, MaxProbeInterval) : ProbeInterval;
-            _choiceBeforeProbe = -1;
+            _probeLeft--;
+            ProbeStepCount++;
+            return Current = _probeDepth;
         }
-        if (_steps >= _nextProbe)
+        _probeDepth = -1;
+        if (c.StepSeconds[0] == 0) return Current = 0;   // plain first: every estimate is relative to it
+        UpdateRoofline(c, batch, context);
+        int best = Best(c);
+        var (candidate, need) = Candidate(c, best);
+        if (candidate >= 0 && _prior is null && _priorFactory is not null && _budget >= need)
         {
-            _nextProbe = _steps + _interval;
-            _choiceBeforeProbe = best;
-            return Current = Math.Min(_maxDepth, Math.Max(1, best == measured ? measured + 1 : best));
+            // The roofline prior is itself exploration: its short measurement is paid from the budget, when first needed.
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            _prior = _priorFactory();
+            _budget -= System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+            UpdateRoofline(c, batch, context);
+            (candidate, need) = Candidate(c, best);
         }
-        return Current = best;
+        if (candidate < 0) return Current = best;
+        _budget = Math.Min(_budget, 2 * need);   // no bursts of probes after a long quiet spell
+        if (_budget < need) return Current = best;
+        _probeDepth = candidate;
+        _probeLeft = ProbeSteps - 1;
+        _probeBaseline = c.StepSeconds[best] / ExpectedTokens(best);
+        _probeSpent = 0;
+        ProbeStepCount++;
+        return Current = candidate;
     }
 
-    /// <summary>The deepest K whose verify cost has been measured.</summary>
-    private int MeasuredDepth()
+    /// <summary>
+    /// The depth worth probing next and what the probe is expected to cost (0 when the roofline says it pays by
+    /// <see cref="PriorMargin"/>), or -1. Depths are climbed one at a time (a deep probe is the costliest step there is):
+    /// depth 1 first, then the next deeper one when the measurements so far predict it beats the best; never one the
+    /// roofline says cannot pay even at full acceptance. A measured depth is probed again when predicted to beat the
+    /// best or measured more than <see cref="StaleSteps"/> ago.
+    /// </summary>
+    private (int Depth, double Need) Candidate(BatchCosts c, int best)
     {
-        int k = 0;
-        for (int i = 1; i <= _maxDepth; i++) if (_verifySeconds[i] > 0) k = i;
-        return k;
+        double bestSecondsPerToken = c.StepSeconds[best] / ExpectedTokens(best);
+        int deepest = 0;
+        for (int k = 1; k <= _maxDepth; k++) if (c.StepSeconds[k] > 0) deepest = k;
+        int candidate = -1;
+        double candidateRate = 0, need = 0;
+        for (int k = 0; k <= Math.Min(_maxDepth, deepest + 1); k++)
+        {
+            if (k == best || (k > 0 && _prior is not null && c.RooflineBound[k] <= 1)) continue;   // cannot pay here
+            double rate = ExpectedTokens(k) / Cost(c, k);
+            bool measured = c.StepSeconds[k] > 0, stale = measured && _steps - c.MeasuredAt[k] > StaleSteps;
+            // Known not to pay, or predicted not to from a shallower depth's measurement: not worth a probe.
+            if ((measured ? !stale : deepest > 0) && rate * bestSecondsPerToken <= 1) continue;
+            if (rate <= candidateRate) continue;
+            candidate = k;
+            candidateRate = rate;
+            bool priorSaysSo = !measured && _prior is not null && c.RooflineSeconds[0] / c.RooflineSeconds[k] * ExpectedTokens(k) >= PriorMargin;
+            need = priorSaysSo ? 0 : ExpectedProbeSeconds(c, k, best);
+        }
+        return (candidate, need);
     }
 
-    private int Best(int upTo)
+    /// <summary>The measured depth with the best expected tokens per second; the current one unless another beats it clearly.</summary>
+    private int Best(BatchCosts c)
     {
         int best = 0;
-        double bestRate = 1 / _verifySeconds[0];
-        for (int k = 1; k <= upTo; k++)
+        double bestRate = 1 / c.StepSeconds[0];
+        for (int k = 1; k <= _maxDepth; k++)
         {
-            double rate = ExpectedTokens(k) / Cost(k);
+            if (c.StepSeconds[k] == 0) continue;
+            double rate = ExpectedTokens(k) / c.StepSeconds[k];
             if (rate > bestRate) { best = k; bestRate = rate; }
         }
+        int current = Math.Min(Math.Max(Current, 0), _maxDepth);
+        if (best != current && c.StepSeconds[current] > 0
+            && ExpectedTokens(current) / c.StepSeconds[current] * (1 + SwitchMargin) >= bestRate)
+            return current;
         return best;
     }
 
-    public void RecordDraft(int depth, double seconds) => Update(ref _draftSeconds[depth], seconds);
+    /// <summary>
+    /// Records a step of the batch's adaptive sequences at <paramref name="depth"/>: its seconds (drafts and main pass),
+    /// the tokens they emitted, and whether it was steady (no prefill rows, no MTP catch-up beyond one step's tokens),
+    /// the only kind whose time is the depth's cost.
+    /// </summary>
+    public void RecordStep(int depth, int batch, double seconds, int tokens, bool steady)
+    {
+        var c = Bucket(batch);
+        if (steady)
+        {
+            Update(ref c.StepSeconds[depth], seconds);
+            c.MeasuredAt[depth] = _steps;
+        }
+        _budget += ExplorationShare * seconds;
+        if (_probeDepth != depth) return;
+        // A probe pays what its tokens would have cost less at the best depth (a probe that wins costs nothing).
+        _probeSpent += seconds - (double)tokens / Math.Max(1, batch) * _probeBaseline;
+        if (_probeLeft > 0) return;
+        _budget -= _probeSpent;
+        c.ProbeSeconds[depth] = Math.Max(_probeSpent, 1e-9);
+        _probeDepth = -1;
+    }
 
-    public void RecordVerify(int rows, double seconds) => Update(ref _verifySeconds[rows - 1], seconds);
-
-    /// <summary>Updates the conditional acceptance rates: depth j was tried iff drafts 1..j-1 were accepted.</summary>
+    /// <summary>Updates the conditional acceptance rates from one sequence's step: depth j was tried iff drafts 1..j-1 were accepted.</summary>
     public void RecordAcceptance(int proposed, int accepted)
     {
         for (int j = 1; j <= Math.Min(accepted + 1, proposed); j++)
             _acceptance[j - 1] += Smoothing * ((j <= accepted ? 1 : 0) - _acceptance[j - 1]);
     }
 
-    /// <summary>E(K): tokens a step with K drafts is expected to yield.</summary>
+    /// <summary>E(K): tokens a step with K drafts is expected to yield per sequence.</summary>
     public double ExpectedTokens(int k)
     {
         double e = 1, chain = 1;
@@ -104,24 +216,58 @@ public sealed class AdaptiveDraftLength
         return e;
     }
 
-    /// <summary>Seconds of a step with K drafts; unmeasured row counts are interpolated linearly.</summary>
-    public double Cost(int k)
+    /// <summary>Seconds of a step with K drafts at <paramref name="batch"/> sequences (NaN before a plain step was measured).</summary>
+    public double Cost(int batch, int k)
     {
-        double draft = 0;
-        for (int j = 0; j < k; j++) draft += _draftSeconds[j];
-        double verify = _verifySeconds[k];
-        if (verify == 0)
+        var c = Bucket(batch);
+        return c.StepSeconds[0] == 0 ? double.NaN : Cost(c, k);
+    }
+
+    /// <summary>
+    /// T(K): measured, or else estimated: the deepest measured depth's extra seconds over plain, scaled to K by the
+    /// roofline's ratio of extra seconds (linearly in K without a roofline); with nothing measured beyond plain, the
+    /// roofline's ratio to plain (without a roofline: one more plain step per depth).
+    /// </summary>
+    private double Cost(BatchCosts c, int k)
+    {
+        if (c.StepSeconds[k] > 0) return c.StepSeconds[k];
+        double plain = c.StepSeconds[0];
+        int m = 0;
+        for (int i = 1; i <= _maxDepth; i++) if (c.StepSeconds[i] > 0) m = i;
+        bool roof = _prior is not null && c.RooflineContext >= 0;
+        if (m == 0)
+            return roof ? plain * c.RooflineSeconds[k] / c.RooflineSeconds[0] : plain * (1 + k);
+        double extra = c.StepSeconds[m] - plain;
+        double scale = roof ? (c.RooflineSeconds[k] - c.RooflineSeconds[0]) / (c.RooflineSeconds[m] - c.RooflineSeconds[0]) : (double)k / m;
+        return plain + extra * (double.IsFinite(scale) ? scale : (double)k / m);
+    }
+
+    /// <summary>
+    /// What a probe at K is expected to cost beyond the best depth: measured before, or its steps at the estimated
+    /// cost plus catching each new depth up on a window of rows, each about one main layer's share of a plain row.
+    /// </summary>
+    private double ExpectedProbeSeconds(BatchCosts c, int k, int best)
+    {
+        if (c.ProbeSeconds[k] > 0) return c.ProbeSeconds[k];
+        double steps = ProbeSteps * Math.Max(0, Cost(c, k) - c.StepSeconds[best] * ExpectedTokens(k) / ExpectedTokens(best));
+        int newDepths = Math.Max(0, k - Math.Max(0, best));
+        return steps + newDepths * _window * c.StepSeconds[0] / _layers;
+    }
+
+    /// <summary>The roofline's step seconds per depth at this batch and context (recomputed as the context grows a quarter).</summary>
+    private void UpdateRoofline(BatchCosts c, int batch, int context)
+    {
+        if (_prior is null || (c.RooflineContext >= 0 && context <= c.RooflineContext * 5 / 4 && context >= c.RooflineContext * 4 / 5)) return;
+        c.RooflineContext = Math.Max(1, context);
+        for (int k = 0; k <= _maxDepth; k++)
         {
-            // Unmeasured: extrapolate linearly in rows from the plain step and the deepest measured step.
-            int m = MeasuredDepth();
-            double one = _verifySeconds[0], deep = m > 0 ? _verifySeconds[m] : one;
-            verify = one + (deep - one) * k / Math.Max(1, m);
+            c.RooflineSeconds[k] = _prior.Step(batch, c.RooflineContext, k, ExpectedTokens(k)).Seconds;
+            c.RooflineBound[k] = k == 0 ? 1 : _prior.Speedup(batch, c.RooflineContext, k, k + 1);
         }
-        return draft + verify;
     }
 
     /// <summary>The acceptance length at which K drafts per step decode exactly as fast as plain decoding.</summary>
-    public double BreakEvenAcceptanceLength(int k) => _verifySeconds[0] > 0 ? Cost(k) / _verifySeconds[0] : double.NaN;
+    public double BreakEvenAcceptanceLength(int batch, int k) => Cost(batch, k) / Cost(batch, 0);
 
     private static void Update(ref double estimate, double sample) =>
         estimate = estimate == 0 ? sample : estimate + Smoothing * (sample - estimate);

@@ -4,18 +4,32 @@ using MimoSharp.Model;
 namespace MimoSharp.Inference;
 
 /// <summary>
-/// Advances several sequences by one step with ONE main-model forward pass: new sequences contribute their
-/// whole prompt (prefill), running ones their pending token plus drafts (<see cref="BatchDrafter"/>, batched too). Sequences may join or leave between
-/// steps (continuous batching); because every row is computed the same way whatever else is in the pass, a
-/// sequence's tokens with a given seed do not depend on its neighbours.
+/// The speculative step: advances several sequences by one step with ONE main-model forward pass. New sequences
+/// contribute their whole prompt (prefill), running ones their pending token plus drafts (<see cref="BatchDrafter"/>,
+/// batched too); each sequence then verifies and accepts its drafts (<see cref="DecodeSequence.CompleteStep"/>). The
+/// draft depth of adaptive sequences is chosen here, once for the batch, by <see cref="Policy"/>. Sequences may join or
+/// leave between steps (continuous batching); because every row is computed the same way whatever else is in the pass,
+/// a sequence's tokens with a given seed do not depend on its neighbours.
 /// </summary>
-public sealed class BatchDecoder(MimoModel model)
+public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = null)
 {
     // Reused across steps so that decoding does not allocate per token.
     private float[] _hidden = [], _picked = [], _logits = [];
     private readonly BatchDrafter _drafter = new(model);
+    private readonly List<DecodeSequence> _adaptive = [];
+    private AdaptiveDraftLength? _policy = policy;
 
     public MimoModel Model => model;
+
+    /// <summary>
+    /// The depth policy of adaptive sequences: given, or made on the first step that has one (null before), with this
+    /// machine's roofline as its prior.
+    /// </summary>
+    public AdaptiveDraftLength? Policy => _policy;
+
+    /// <summary>The adaptive policy for <paramref name="model"/>: depths up to <paramref name="maxDepth"/>, the machine's roofline as the prior.</summary>
+    public static AdaptiveDraftLength CreatePolicy(MimoModel model, int maxDepth) =>
+        new(maxDepth, () => DecodeRoofline.ForThisMachine(model), model.Config.SlidingWindow, model.Layers.Count);
 
     private static float[] Fit(ref float[] buffer, int length)
     {
@@ -24,14 +38,35 @@ public sealed class BatchDecoder(MimoModel model)
     }
 
     /// <summary>Runs one step for every unfinished sequence given; afterwards each one's <see cref="DecodeSequence.LastEmitted"/> holds its new tokens.</summary>
-    public void Step(IReadOnlyList<DecodeSequence> sequences)
+    public void Step(IReadOnlyList<DecodeSequence> sequences) => Step(sequences, adaptiveDepth: null);
+
+    /// <summary>A step whose adaptive sequences draft <paramref name="adaptiveDepth"/> deep (tests script depths with it); null: the policy's choice.</summary>
+    internal void Step(IReadOnlyList<DecodeSequence> sequences, int? adaptiveDepth)
     {
         var active = new List<DecodeSequence>(sequences.Count);
         foreach (var s in sequences) if (!s.IsFinished) active.Add(s);
         if (active.Count == 0) return;
 
-        // Drafts first (timed on their own, for the adaptive policy), then one main pass verifies every sequence's rows.
-        _drafter.Draft(active);
+        // The adaptive sequences' depth: one for the batch (its step time is shared), from the policy's measured costs.
+        _adaptive.Clear();
+        int prefills = 0;
+        long context = 0;
+        foreach (var s in active)
+        {
+            if (s.IsPrefill) prefills++;
+            else if (s.IsAdaptive) { _adaptive.Add(s); context += s.CachedLength; }
+        }
+        int adaptive = _adaptive.Count;
+        int depth = adaptiveDepth ?? 0;
+        if (adaptive > 0 && adaptiveDepth is null)
+        {
+            _policy ??= CreatePolicy(model, Math.Max(model.MtpLayers.Count, _adaptive[0].Options.Speculative));
+            depth = _policy.Next(adaptive, (int)(context / adaptive));
+        }
+
+        // Drafts first, then one main pass verifies every sequence's rows.
+        long stepStarted = Stopwatch.GetTimestamp();
+        bool caughtUp = _drafter.Draft(active, depth);
         var clock = Stopwatch.StartNew();
         int h = model.HiddenSize, v = model.VocabSize;
         var rows = new int[active.Count][];
@@ -66,5 +101,15 @@ public sealed class BatchDecoder(MimoModel model)
             active[i].CompleteStep(hidden.AsSpan(segments[i].FirstRow * h, segments[i].Length * h), logits.AsSpan(r * v, need * v), seconds);
             r += need;
         }
+        if (adaptive == 0 || adaptiveDepth is not null) return;
+        int emitted = 0;
+        foreach (var s in _adaptive)
+        {
+            var (proposed, accepted) = s.LastVerified;
+            _policy!.RecordAcceptance(proposed, accepted);
+            emitted += s.LastEmitted.Count;
+        }
+        // The step's time is the depth's cost only without prefill rows or MTP catch-up in it.
+        _policy!.RecordStep(depth, adaptive, Stopwatch.GetElapsedTime(stepStarted).TotalSeconds, emitted, steady: prefills == 0 && !caughtUp);
     }
 }

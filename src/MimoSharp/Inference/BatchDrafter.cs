@@ -26,11 +26,17 @@ internal sealed class BatchDrafter(MimoModel model)
         return buffer;
     }
 
-    /// <summary>Plans every sequence's drafts for this step (<see cref="DecodeSequence.PlanDrafts"/>) and adds them.</summary>
-    public void Draft(IReadOnlyList<DecodeSequence> sequences)
+    /// <summary>
+    /// Plans every sequence's drafts for this step (<see cref="DecodeSequence.PlanDrafts"/>; adaptive ones draft
+    /// <paramref name="adaptiveDepth"/> deep) and adds them. Returns whether any MTP depth caught up on more positions
+    /// than one step's tokens (after plain steps, a deeper step or a prefill: up to a sliding window of them), which
+    /// makes the step's time more than its depth's steady cost.
+    /// </summary>
+    public bool Draft(IReadOnlyList<DecodeSequence> sequences, int adaptiveDepth)
     {
         int depths = 0;
-        foreach (var s in sequences) depths = Math.Max(depths, s.PlanDrafts());
+        bool caughtUp = false;
+        foreach (var s in sequences) depths = Math.Max(depths, s.PlanDrafts(adaptiveDepth));
         int h = model.HiddenSize, v = model.VocabSize;
         for (int depth = 0; depth < depths; depth++)
         {
@@ -50,6 +56,7 @@ internal sealed class BatchDrafter(MimoModel model)
                     continue;
                 }
                 var pending = mtp.PrepareRows(depth, s.CachedLength, s.Tokens);
+                caughtUp |= pending.Count > 2 * mtp.Depths + 2;   // a steady step re-runs at most this many (see PrepareRows)
                 Fit(ref _segments, _drafting.Count + 1)[_drafting.Count] = new BatchLayout.Segment(rows, pending.Count, pending.Start);
                 pending.Ids.CopyTo(Fit(ref _ids, rows + pending.Count).AsSpan(rows));
                 pending.Hidden.CopyTo(Fit(ref _hidden, (rows + pending.Count) * h).AsSpan(rows * h));
@@ -75,5 +82,6 @@ internal sealed class BatchDrafter(MimoModel model)
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             for (int i = 0; i < n; i++) _drafting[i].AddDraft(depth, logits.AsSpan(i * v, v), seconds);
         }
+        return caughtUp;
     }
 }

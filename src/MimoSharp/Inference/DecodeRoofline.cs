@@ -89,6 +89,19 @@ public sealed class DecodeRoofline
     public static DecodeRoofline Measure(MimoModel model) =>
         new(model, MemoryBandwidth.MeasureBytesPerSecond(model.Threads), ComputePeak.MeasureFlopsPerSecond(model.Threads));
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, (double Bandwidth, double Peak)> Machine = new();
+
+    /// <summary>
+    /// The roofline on this machine's bandwidth and peak, measured once per process and thread count with a short probe
+    /// (64 MiB, two passes: ~30 ms), for the adaptive speculation policy's prior; <see cref="Measure"/> measures longer.
+    /// </summary>
+    public static DecodeRoofline ForThisMachine(MimoModel model)
+    {
+        var (bandwidth, peak) = Machine.GetOrAdd(model.Threads, static threads =>
+            (MemoryBandwidth.MeasureBytesPerSecond(threads, 64L << 20, passes: 2), ComputePeak.MeasureFlopsPerSecond(threads, passes: 2)));
+        return new DecodeRoofline(model, bandwidth, peak);
+    }
+
     /// <summary>Expected number of distinct experts n rows route to (top-k of E each, independent and uniform).</summary>
     public static double ExpectedExpertUnion(int experts, int topK, int rows) =>
         experts == 0 ? 0 : experts * (1 - Math.Pow(1 - (double)topK / experts, rows));

@@ -42,9 +42,6 @@ public sealed class DecodeSequence
     private int _prefillDone;                // prompt tokens already run (chunked prefill)
     private int _chunk;                      // rows in the current step
 
-    /// <summary>Chooses the draft depth per step when <see cref="GenerationOptions.AdaptiveSpeculation"/> is on.</summary>
-    public AdaptiveDraftLength? Policy { get; }
-
     public GenerationOptions Options { get; }
     public GenerationStats Stats { get; }
     public IReadOnlyList<int> Prompt { get; }
@@ -70,7 +67,6 @@ public sealed class DecodeSequence
         _sampler = new Sampler(options.Sampling);
         Caches = model.CreateCaches(lookahead: _k);
         _drafter = _k == 0 ? null : draftSource?.Invoke(Caches) ?? new MtpDrafter(model, Caches, _k);
-        Policy = _k > 0 && options.AdaptiveSpeculation ? new AdaptiveDraftLength(_k) : null;
         _stop = new HashSet<int>(options.StopTokens);
         _tokens = new List<int>(prompt);
         int v = model.VocabSize;
@@ -136,15 +132,23 @@ public sealed class DecodeSequence
     /// <summary>Prompt, emitted tokens and this step's drafts so far.</summary>
     internal IReadOnlyList<int> Tokens => _tokens;
 
+    /// <summary>Whether the batch's policy picks this sequence's depth per step (up to <see cref="GenerationOptions.Speculative"/>).</summary>
+    public bool IsAdaptive => _k > 0 && Options.AdaptiveSpeculation;
+
+    /// <summary>Drafts the last step proposed and how many of them were accepted (0 and 0 for a prefill).</summary>
+    internal (int Proposed, int Accepted) LastVerified { get; private set; }
+
     /// <summary>
-    /// Opens a step (before <see cref="PrepareStep"/>): the number of drafts it proposes, the policy's choice within
-    /// the token budget and the context; 0 for a prefill step. <see cref="BatchDrafter"/> then adds them depth by depth.
+    /// Opens a step (before <see cref="PrepareStep"/>): the number of drafts it proposes, its fixed K or, when adaptive,
+    /// the batch policy's <paramref name="adaptiveDepth"/>, within the token budget and the context; 0 for a prefill
+    /// step. <see cref="BatchDrafter"/> then adds them depth by depth.
     /// </summary>
-    internal int PlanDrafts()
+    internal int PlanDrafts(int adaptiveDepth)
     {
         _draftSeconds = 0;
+        LastVerified = (0, 0);
         if (!_prefilled || IsFinished) return _drafts = 0;
-        int depth = Policy?.Next() ?? _k;
+        int depth = IsAdaptive ? Math.Min(adaptiveDepth, _k) : _k;
         return _drafts = Math.Max(0, Math.Min(depth, Math.Min(_maxPos - _n - 1, Options.MaxTokens - _generated.Count)));
     }
 
@@ -161,7 +165,6 @@ public sealed class DecodeSequence
         _tokens.Add(draft);
         Stats.DraftsProposed[depth]++;
         _draftSeconds += seconds;
-        Policy?.RecordDraft(depth, seconds);
     }
 
     /// <summary>Rows of this step whose logits <see cref="CompleteStep"/> needs (the prefill needs only its last).</summary>
@@ -220,8 +223,7 @@ public sealed class DecodeSequence
         _tokens.Add(next);
         Stats.DecodeSteps++;
         Stats.AcceptedHistogram[accepted]++;
-        Policy?.RecordVerify(_drafts + 1, Math.Max(1e-9, seconds));
-        Policy?.RecordAcceptance(_drafts, accepted);
+        LastVerified = (_drafts, accepted);
         Stats.DecodeSeconds += seconds + _draftSeconds;   // the main pass (seconds) came after the drafts
         for (int i = _n - accepted; i <= _n && !IsFinished; i++) Emit(_tokens[i]);
     }

@@ -12,6 +12,7 @@ public sealed class Generator
     private readonly MimoModel _model;
     private readonly GenerationOptions _options;
     private readonly Func<SequenceCaches, IDraftSource>? _draftSource;
+    private AdaptiveDraftLength? _policy;   // kept across calls: a chat's later turns start from what the first measured
 
     public GenerationStats Stats { get; private set; } = new();
 
@@ -36,13 +37,14 @@ public sealed class Generator
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, CancellationToken cancellation = default)
     {
         var sequence = new DecodeSequence(_model, prompt, _options, _draftSource);
+        if (sequence.IsAdaptive) _policy ??= BatchDecoder.CreatePolicy(_model, Math.Max(_model.MtpLayers.Count, _options.Speculative));
         Stats = sequence.Stats;
         return Run(sequence, cancellation);
     }
 
     private IEnumerable<int> Run(DecodeSequence sequence, CancellationToken cancellation)
     {
-        var decoder = new BatchDecoder(_model);
+        var decoder = new BatchDecoder(_model, _policy);
         var batch = new[] { sequence };
         while (!sequence.IsFinished)
         {
