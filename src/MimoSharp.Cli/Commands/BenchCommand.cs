@@ -26,7 +26,7 @@ internal static class BenchCommand
         var kvCache = Cli.KvCacheOption();
         var json = Cli.JsonOption();
         var plainOnly = new Option<bool>("--plain") { Description = "plain decoding only, no speculative runs (context sweeps: scripts/bench-context.sh)" };
-        var adaptiveOnly = new Option<bool>("--adaptive") { Description = "plain decoding and the adaptive policy only, no fixed depths (is the default ever slower than plain?)" };
+        var adaptiveOnly = new Option<bool>("--adaptive") { Description = "plain decoding against the adaptive policy only, a step of each in turn (is the default ever slower than plain?)" };
         var batchSize = new Option<int>("--batch") { Description = "sequences decoded together in one batch (continuous batching); tok/s are their total", DefaultValueFactory = _ => 1 };
         var cmd = new Command("bench", "measure prefill and decode tokens/s (plain, speculative per depth, adaptive)") { model, quant, kvCache, promptLen, gen, reps, text, textFile, bandwidth, threads, plainOnly, adaptiveOnly, batchSize, json };
         cmd.SetAction(r => Cli.Run(() =>
@@ -66,7 +66,15 @@ internal static class BenchCommand
             var runs = configs.Select(_ => new List<BenchRun>()).ToArray();
             for (int i = 0; i < n; i++)
             {
-                for (int c = 0; c < configs.Count; c++) runs[c].Add(BenchRun.Measure(m, prompts, configs[c].Options));
+                if (fixedMax == 0 && configs.Count == 2)
+                {
+                    // Plain against adaptive only: step by step in turn, so that the machine's noise hits both alike.
+                    var (plainRun, adaptiveRun) = BenchRun.MeasureInterleaved(m, prompts, configs[0].Options, configs[1].Options);
+                    runs[0].Add(plainRun);
+                    runs[1].Add(adaptiveRun);
+                }
+                else
+                    for (int c = 0; c < configs.Count; c++) runs[c].Add(BenchRun.Measure(m, prompts, configs[c].Options));
                 Console.Error.WriteLine($"[{i + 1}/{n}] " + string.Join(", ", configs.Select((c, j) => $"{c.Name} {runs[j][^1].DecodeTokensPerSecond:F1} tok/s")));
             }
             double Med(int c, Func<BenchRun, double> f) => Median(runs[c].Select(f));
@@ -166,6 +174,42 @@ internal static class BenchCommand
             int tokens = sequences.Sum(s => s.Generated.Count) - firstTokens;
             return new(prompts.Sum(p => p.Length) / prefill, tokens / decode, sequences.Average(s => s.Stats.AcceptanceLength),
                 sequences[0].Stats.AcceptedPerDepth, steps, decode);
+        }
+
+        /// <summary>
+        /// Two configurations' runs of the same prompts, decoded a step of one, then a step of the other; each one's
+        /// decode time is the sum of its own steps after the prefill, so slow spells of a shared machine fall on both.
+        /// </summary>
+        public static (BenchRun A, BenchRun B) MeasureInterleaved(MimoModel model, int[][] prompts, GenerationOptions a, GenerationOptions b)
+        {
+            var sides = new[] { a, b }.Select(o => (Sequences: prompts.Select(p => new DecodeSequence(model, p, o)).ToArray(), Decoder: new BatchDecoder(model))).ToArray();
+            var prefill = new double[2];
+            var decode = new double[2];
+            var steps = new int[2];
+            var first = new int[2];
+            for (int i = 0; i < 2; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                while (sides[i].Sequences.Any(s => s.Generated.Count == 0 && !s.IsFinished)) sides[i].Decoder.Step(sides[i].Sequences);
+                prefill[i] = clock.Elapsed.TotalSeconds;
+                first[i] = sides[i].Sequences.Sum(s => s.Generated.Count);
+            }
+            while (sides.Any(side => side.Sequences.Any(s => !s.IsFinished)))
+                for (int i = 0; i < 2; i++)
+                {
+                    if (sides[i].Sequences.All(s => s.IsFinished)) continue;
+                    long started = Stopwatch.GetTimestamp();
+                    sides[i].Decoder.Step(sides[i].Sequences);
+                    decode[i] += Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    steps[i]++;
+                }
+            BenchRun Result(int i)
+            {
+                var seqs = sides[i].Sequences;
+                return new(prompts.Sum(p => p.Length) / prefill[i], (seqs.Sum(s => s.Generated.Count) - first[i]) / decode[i],
+                    seqs.Average(s => s.Stats.AcceptanceLength), seqs[0].Stats.AcceptedPerDepth, steps[i], decode[i]);
+            }
+            return (Result(0), Result(1));
         }
     }
 

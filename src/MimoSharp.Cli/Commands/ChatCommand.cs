@@ -42,6 +42,8 @@ internal static class ChatCommand
             if (r.GetValue(system) is string sys) history.Add(ChatMessage.System(sys));
             bool thinking = r.GetValue(think);
             bool interactive = !Console.IsInputRedirected;
+            // One generator for the session: the adaptive depth policy keeps what earlier turns measured.
+            var generator = new Generator(m, options);
             while (true)
             {
                 if (interactive) Console.Error.Write("> ");
@@ -55,7 +57,6 @@ internal static class ChatCommand
                 if (line.Length == 0) continue;
                 history.Add(ChatMessage.User(line));
                 var prompt = tokenizer.Encode(ChatTemplate.Render(history, tools: null, enableThinking: thinking, addGenerationPrompt: true));
-                var generator = new Generator(m, options);
                 var decoder = tokenizer.CreateStreamingDecoder(skipSpecial: true);
                 var parser = new ChatOutputParser(startInReasoning: thinking);
                 foreach (int id in generator.Generate(prompt))

@@ -97,6 +97,7 @@ internal static class GenerateCommand
                         adaptive = options.AdaptiveSpeculation,
                         acceptance_length = st.AcceptanceLength,
                         accepted_per_depth = st.AcceptedPerDepth,
+                        drafts_proposed = st.DraftsProposed,
                         accepted_histogram = st.AcceptedHistogram,
                         decode_steps = st.DecodeSteps,
                     },

@@ -150,7 +150,8 @@ public sealed class AdaptiveDraftLength
             if (rate <= candidateRate) continue;
             candidate = k;
             candidateRate = rate;
-            bool priorSaysSo = !measured && _prior is not null && c.RooflineSeconds[0] / c.RooflineSeconds[k] * ExpectedTokens(k) >= PriorMargin;
+            bool priorSaysSo = !measured && _prior is not null && c.RooflineSeconds[k] > 0
+                && c.RooflineSeconds[0] / c.RooflineSeconds[k] * ExpectedTokens(k) >= PriorMargin;
             need = priorSaysSo ? 0 : ExpectedProbeSeconds(c, k, best);
         }
         return (candidate, need);
@@ -234,7 +235,7 @@ public sealed class AdaptiveDraftLength
         double plain = c.StepSeconds[0];
         int m = 0;
         for (int i = 1; i <= _maxDepth; i++) if (c.StepSeconds[i] > 0) m = i;
-        bool roof = _prior is not null && c.RooflineContext >= 0;
+        bool roof = _prior is not null && c.RooflineContext >= 0 && c.RooflineSeconds[k] > 0 && c.RooflineSeconds[m] > 0;
         if (m == 0)
             return roof ? plain * c.RooflineSeconds[k] / c.RooflineSeconds[0] : plain * (1 + k);
         double extra = c.StepSeconds[m] - plain;
@@ -261,8 +262,10 @@ public sealed class AdaptiveDraftLength
         c.RooflineContext = Math.Max(1, context);
         for (int k = 0; k <= _maxDepth; k++)
         {
-            c.RooflineSeconds[k] = _prior.Step(batch, c.RooflineContext, k, ExpectedTokens(k)).Seconds;
-            c.RooflineBound[k] = k == 0 ? 1 : _prior.Speedup(batch, c.RooflineContext, k, k + 1);
+            // Depths beyond the model's MTP layers (another draft source) have no roofline: neither pruned nor estimated.
+            bool costed = k <= _prior.MtpDepths;
+            c.RooflineSeconds[k] = costed ? _prior.Step(batch, c.RooflineContext, k, ExpectedTokens(k)).Seconds : 0;
+            c.RooflineBound[k] = k == 0 || !costed ? double.PositiveInfinity : _prior.Speedup(batch, c.RooflineContext, k, k + 1);
         }
     }
 

@@ -40,6 +40,9 @@ public sealed class DecodeRoofline
     private readonly long _lmHeadBytes, _lmHeadElements, _embedRowBytes;
     private readonly long[] _mtpBytes, _mtpElements;                   // per depth: its block (attention excluded)
 
+    /// <summary>MTP depths the model has (the deepest draft pass this roofline can cost).</summary>
+    public int MtpDepths => _mtpAttention.Length;
+
     public double BandwidthBytesPerSecond { get; }
     public double PeakFlopsPerSecond { get; }
 

@@ -109,14 +109,17 @@ public sealed class SpeculativeDecodingTests
 
     /// <summary>A simulated machine: the policy must settle on the depth with the best tokens per second, and where no depth pays, probe rarely.</summary>
     [Theory]
-    [InlineData(0.9, 3)]    // cheap drafts, often right: the deepest depth pays
-    [InlineData(0.1, 0)]    // expensive drafts, rarely right: plain decoding
-    public void AdaptivePolicyPicksTheDepthWithTheBestTokensPerSecond(double acceptance, int expected)
+    [InlineData(0.9, 3, false)]    // cheap drafts, often right: the deepest depth pays
+    [InlineData(0.1, 0, false)]    // expensive drafts, rarely right: plain decoding
+    [InlineData(0.1, 0, true)]     // the same with a roofline prior (a fixture's shape on a made-up machine)
+    public void AdaptivePolicyPicksTheDepthWithTheBestTokensPerSecond(double acceptance, int expected, bool withPrior)
     {
         // Plain step 1 ms; each depth adds 0.1 ms when drafts are cheap, 1 ms otherwise; catching a depth up on the
         // window after plain steps costs 10 ms.
         double perDepth = acceptance > 0.5 ? 0.0001 : 0.001;
-        var policy = new AdaptiveDraftLength(3, prior: null, slidingWindow: 128, mainLayers: 6);
+        using var model = withPrior ? MimoModel.Load(Fixtures.Dir("tiny_f32")) : null;
+        Func<DecodeRoofline>? prior = model is null ? null : () => new DecodeRoofline(model, 50e9, 200e9);
+        var policy = new AdaptiveDraftLength(3, prior, slidingWindow: 128, mainLayers: 6);
         var rng = new Random(3);
         int previous = 0, chosenBest = 0;
         double total = 0, excess = 0;
