@@ -177,8 +177,9 @@ internal static class BenchCommand
         }
 
         /// <summary>
-        /// Two configurations' runs of the same prompts, decoded a step of one, then a step of the other; each one's
-        /// decode time is the sum of its own steps after the prefill, so slow spells of a shared machine fall on both.
+        /// Two configurations' runs of the same prompts, decoded a step of one, then a step of the other (then the other
+        /// first); each one's decode time is the sum of its own steps after the prefill, so slow spells of a shared
+        /// machine fall on both.
         /// </summary>
         public static (BenchRun A, BenchRun B) MeasureInterleaved(MimoModel model, int[][] prompts, GenerationOptions a, GenerationOptions b)
         {
@@ -194,9 +195,11 @@ internal static class BenchCommand
                 prefill[i] = clock.Elapsed.TotalSeconds;
                 first[i] = sides[i].Sequences.Sum(s => s.Generated.Count);
             }
-            while (sides.Any(side => side.Sequences.Any(s => !s.IsFinished)))
-                for (int i = 0; i < 2; i++)
+            // Which side goes first alternates, so neither always finds the weights just warmed by the other.
+            for (int round = 0; sides.Any(side => side.Sequences.Any(s => !s.IsFinished)); round++)
+                for (int j = 0; j < 2; j++)
                 {
+                    int i = (j + round) % 2;
                     if (sides[i].Sequences.All(s => s.IsFinished)) continue;
                     long started = Stopwatch.GetTimestamp();
                     sides[i].Decoder.Step(sides[i].Sequences);

@@ -14,20 +14,24 @@ namespace MimoSharp.Inference;
 /// tokens. The first step of a depth after plain steps also catches the MTP caches up on the last sliding window of
 /// positions (up to window rows per depth and sequence; the drafter does it lazily, so plain steps keep no MTP state);
 /// that is part of a probe's price, and it is why probes are rare. Before a depth has been measured, its cost comes from
-/// the roofline (<see cref="DecodeRoofline"/>): a depth the roofline says cannot pay even if every draft were accepted is
-/// never tried, and one it says pays by a wide margin is tried at once, without waiting for the budget. Where
-/// speculation never pays, the policy decodes plainly and spends at most that share of its time finding out again.</para>
+/// the roofline (<see cref="DecodeRoofline"/>), and a depth the roofline says cannot pay even if every draft were
+/// accepted is never tried. Every probe waits for the budget, even one the roofline favours: on a CPU the engine
+/// reaches well under the roofline's speed-ups, so the roofline is an upper bound, not a forecast. Where speculation
+/// never pays, the policy decodes plainly and spends at most that share of its time finding out again.</para>
 /// </summary>
 public sealed class AdaptiveDraftLength
 {
     private const double Smoothing = 0.2;
     private const double PriorAcceptance = 0.5;
 
-    /// <summary>A depth beats the current choice only when it is this much faster (a switch has a catch-up price).</summary>
+    /// <summary>A shallower depth replaces the current choice only when it is this much faster.</summary>
     private const double SwitchMargin = 0.03;
 
-    /// <summary>The roofline's speed-up at which an unmeasured depth is tried without waiting for the budget.</summary>
-    public const double PriorMargin = 1.25;
+    /// <summary>
+    /// A deeper depth must be this much faster: its cost comes from a few probe steps on a noisy machine, and being
+    /// wrongly deeper costs more than being wrongly shallower (the bar is never to be slower than plain decoding).
+    /// </summary>
+    private const double DeeperMargin = 0.10;
 
     /// <summary>Steps a probe runs at its depth: the first catches up, the rest measure the steady cost.</summary>
     public const int ProbeSteps = 4;
@@ -35,23 +39,34 @@ public sealed class AdaptiveDraftLength
     /// <summary>Steps after which a measured cost is old enough to measure again (when the budget allows).</summary>
     public const int StaleSteps = 1024;
 
+    /// <summary>
+    /// Steps over which a switch to a deeper depth must repay its catch-up: the deeper depth's gain over this many
+    /// steps has to exceed the measured cost of catching its new MTP depths up, or the policy stays (no flapping).
+    /// </summary>
+    public const int SwitchHorizon = 256;
+
     private readonly int _maxDepth, _window, _layers;
-    private readonly Func<DecodeRoofline>? _priorFactory;
+    private readonly Func<int, int, double, DecodeRoofline>? _priorFactory;
     private DecodeRoofline? _prior;
     private readonly double[] _acceptance;   // a_j, j = 1..K (index j-1), pooled over the batch
     private readonly BatchCosts?[] _buckets = new BatchCosts?[32];
     private double _budget;                  // seconds of exploration earned and not yet spent
     private long _steps;
     private int _probeDepth = -1, _probeLeft;
+    private int _chosen;                     // the last depth chosen on merit (not a probe)
+    private int _lastDepth;                  // the last recorded step's depth
     private double _probeBaseline;           // seconds per token at the best depth when the probe began
     private double _probeSpent;              // the running probe's cost beyond that
 
     /// <param name="maxDepth">The deepest depth allowed (the MTP layers the sequences draft with).</param>
-    /// <param name="prior">Makes the roofline that estimates depths not yet measured (called when first needed); null: extrapolated from the measured ones.</param>
+    /// <param name="prior">
+    /// Makes the roofline that estimates depths not yet measured, from a batch size, a context and the measured plain
+    /// step's seconds there (called once, when first needed); null: extrapolated from the measured depths.
+    /// </param>
     /// <param name="slidingWindow">Positions an MTP depth catches up on after plain steps (its attention window).</param>
     /// <param name="mainLayers">Main decoder layers (an MTP pass over one row costs about a layer's worth of one).</param>
     /// <param name="explorationShare">Share of decoding time that probes may cost beyond the best depth.</param>
-    public AdaptiveDraftLength(int maxDepth, Func<DecodeRoofline>? prior = null, int slidingWindow = 128, int mainLayers = 8,
+    public AdaptiveDraftLength(int maxDepth, Func<int, int, double, DecodeRoofline>? prior = null, int slidingWindow = 128, int mainLayers = 8,
         double explorationShare = 0.02)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDepth, 1);
@@ -67,7 +82,7 @@ public sealed class AdaptiveDraftLength
 
     public double ExplorationShare { get; }
 
-    /// <summary>The depth chosen for the last step.</summary>
+    /// <summary>The depth chosen for the last step (a probe's included).</summary>
     public int Current { get; private set; }
 
     /// <summary>Steps run as probes so far (depths tried to measure them, not because they were the best).</summary>
@@ -81,6 +96,7 @@ public sealed class AdaptiveDraftLength
         public readonly double[] ProbeSeconds = new double[maxDepth + 1];  // what a probe at K cost beyond the best
         public readonly double[] RooflineSeconds = new double[maxDepth + 1];
         public readonly double[] RooflineBound = new double[maxDepth + 1]; // speed-up at full acceptance
+        public double CatchUpSeconds;                                      // catching one MTP depth up, measured
         public int RooflineContext = -1;
     }
 
@@ -110,15 +126,17 @@ public sealed class AdaptiveDraftLength
         {
             // The roofline prior is itself exploration: its short measurement is paid from the budget, when first needed.
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            _prior = _priorFactory();
+            _prior = _priorFactory(batch, Math.Max(1, context), c.StepSeconds[0]);
             _budget -= System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             UpdateRoofline(c, batch, context);
             (candidate, need) = Candidate(c, best);
         }
+        _chosen = best;
         if (candidate < 0) return Current = best;
         _budget = Math.Min(_budget, 2 * need);   // no bursts of probes after a long quiet spell
         if (_budget < need) return Current = best;
         _probeDepth = candidate;
+        if (Environment.GetEnvironmentVariable("MIMO_TRACE_POLICY") is not null) Console.Error.WriteLine($"PROBE depth {candidate} batch {batch} step {_steps} need {need * 1e3:F2} ms budget {_budget * 1e3:F2} ms prior {_prior is not null}");
         _probeLeft = ProbeSteps - 1;
         _probeBaseline = c.StepSeconds[best] / ExpectedTokens(best);
         _probeSpent = 0;
@@ -127,8 +145,7 @@ public sealed class AdaptiveDraftLength
     }
 
     /// <summary>
-    /// The depth worth probing next and what the probe is expected to cost (0 when the roofline says it pays by
-    /// <see cref="PriorMargin"/>), or -1. Depths are climbed one at a time (a deep probe is the costliest step there is):
+    /// The depth worth probing next and what the probe is expected to cost, or -1. Depths are climbed one at a time (a deep probe is the costliest step there is):
     /// depth 1 first, then the next deeper one when the measurements so far predict it beats the best; never one the
     /// roofline says cannot pay even at full acceptance. A measured depth is probed again when predicted to beat the
     /// best or measured more than <see cref="StaleSteps"/> ago.
@@ -144,20 +161,24 @@ public sealed class AdaptiveDraftLength
         {
             if (k == best || (k > 0 && _prior is not null && c.RooflineBound[k] <= 1)) continue;   // cannot pay here
             double rate = ExpectedTokens(k) / Cost(c, k);
-            bool measured = c.StepSeconds[k] > 0, stale = measured && _steps - c.MeasuredAt[k] > StaleSteps;
+            // Plain steps are re-measured more often while drafting: a probe of them catches nothing up, and the load on
+            // a shared machine drifts, so T(0) and T(K) should come from about the same time.
+            bool measured = c.StepSeconds[k] > 0, stale = measured && _steps - c.MeasuredAt[k] > (k == 0 ? StaleSteps / 16 : StaleSteps);
             // Known not to pay, or predicted not to from a shallower depth's measurement: not worth a probe.
             if ((measured ? !stale : deepest > 0) && rate * bestSecondsPerToken <= 1) continue;
             if (rate <= candidateRate) continue;
             candidate = k;
             candidateRate = rate;
-            bool priorSaysSo = !measured && _prior is not null && c.RooflineSeconds[k] > 0
-                && c.RooflineSeconds[0] / c.RooflineSeconds[k] * ExpectedTokens(k) >= PriorMargin;
-            need = priorSaysSo ? 0 : ExpectedProbeSeconds(c, k, best);
+            need = ExpectedProbeSeconds(c, k, best);
         }
         return (candidate, need);
     }
 
-    /// <summary>The measured depth with the best expected tokens per second; the current one unless another beats it clearly.</summary>
+    /// <summary>
+    /// The measured depth with the best expected tokens per second. The one chosen before stays unless another beats it
+    /// by <see cref="SwitchMargin"/> (a deeper one by <see cref="DeeperMargin"/>, and it must repay catching its new MTP
+    /// depths up within <see cref="SwitchHorizon"/> steps).
+    /// </summary>
     private int Best(BatchCosts c)
     {
         int best = 0;
@@ -168,26 +189,36 @@ public sealed class AdaptiveDraftLength
             double rate = ExpectedTokens(k) / c.StepSeconds[k];
             if (rate > bestRate) { best = k; bestRate = rate; }
         }
-        int current = Math.Min(Math.Max(Current, 0), _maxDepth);
-        if (best != current && c.StepSeconds[current] > 0
-            && ExpectedTokens(current) / c.StepSeconds[current] * (1 + SwitchMargin) >= bestRate)
+        int current = Math.Min(_chosen, _maxDepth);
+        if (best == current || c.StepSeconds[current] == 0) return best;
+        double currentRate = ExpectedTokens(current) / c.StepSeconds[current];
+        if (currentRate * (1 + (best > current ? DeeperMargin : SwitchMargin)) >= bestRate) return current;
+        if (best > current && SwitchHorizon * c.StepSeconds[best] * (bestRate / currentRate - 1) < CatchUp(c) * (best - current))
             return current;
         return best;
     }
 
+    /// <summary>Seconds to catch one MTP depth up after plain steps: measured, or a window of rows at a main layer's share of a plain row.</summary>
+    private double CatchUp(BatchCosts c) => c.CatchUpSeconds > 0 ? c.CatchUpSeconds : _window * c.StepSeconds[0] / _layers;
+
     /// <summary>
-    /// Records a step of the batch's adaptive sequences at <paramref name="depth"/>: its seconds (drafts and main pass),
-    /// the tokens they emitted, and whether it was steady (no prefill rows, no MTP catch-up beyond one step's tokens),
-    /// the only kind whose time is the depth's cost.
+    /// Records a step of the batch's adaptive sequences at <paramref name="depth"/>: its seconds (drafts, main pass,
+    /// verification), the tokens they emitted, whether it had prefill rows and whether an MTP depth caught up on more
+    /// than one step's tokens. Only a step with neither is the depth's cost; one that caught up (and had no prefill)
+    /// measures the catch-up.
     /// </summary>
-    public void RecordStep(int depth, int batch, double seconds, int tokens, bool steady)
+    public void RecordStep(int depth, int batch, double seconds, int tokens, bool prefill, bool caughtUp)
     {
         var c = Bucket(batch);
-        if (steady)
+        int newDepths = Math.Max(1, depth - _lastDepth);
+        _lastDepth = depth;
+        if (!prefill && !caughtUp)
         {
             Update(ref c.StepSeconds[depth], seconds);
             c.MeasuredAt[depth] = _steps;
         }
+        else if (!prefill && depth > 0 && c.StepSeconds[depth] > 0)
+            Update(ref c.CatchUpSeconds, Math.Max(1e-9, (seconds - c.StepSeconds[depth]) / newDepths));
         _budget += ExplorationShare * seconds;
         if (_probeDepth != depth) return;
         // A probe pays what its tokens would have cost less at the best depth (a probe that wins costs nothing).

@@ -22,14 +22,15 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
     public MimoModel Model => model;
 
     /// <summary>
-    /// The depth policy of adaptive sequences: given, or made on the first step that has one (null before), with this
-    /// machine's roofline as its prior.
+    /// The depth policy of adaptive sequences: given, or made on the first step that has one (null before), with the
+    /// roofline calibrated to the measured plain steps as its prior.
     /// </summary>
     public AdaptiveDraftLength? Policy => _policy;
 
-    /// <summary>The adaptive policy for <paramref name="model"/>: depths up to <paramref name="maxDepth"/>, the machine's roofline as the prior.</summary>
+    /// <summary>The adaptive policy for <paramref name="model"/>: depths up to <paramref name="maxDepth"/>, the roofline calibrated to its measured plain steps as the prior.</summary>
     public static AdaptiveDraftLength CreatePolicy(MimoModel model, int maxDepth) =>
-        new(maxDepth, () => DecodeRoofline.ForThisMachine(model), model.Config.SlidingWindow, model.Layers.Count);
+        new(maxDepth, (batch, context, plainSeconds) => DecodeRoofline.Calibrated(model, batch, context, plainSeconds),
+            model.Config.SlidingWindow, model.Layers.Count);
 
     private static float[] Fit(ref float[] buffer, int length)
     {
@@ -110,6 +111,6 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
             emitted += s.LastEmitted.Count;
         }
         // The step's time is the depth's cost only without prefill rows or MTP catch-up in it.
-        _policy!.RecordStep(depth, adaptive, Stopwatch.GetElapsedTime(stepStarted).TotalSeconds, emitted, steady: prefills == 0 && !caughtUp);
+        _policy!.RecordStep(depth, adaptive, Stopwatch.GetElapsedTime(stepStarted).TotalSeconds, emitted, prefill: prefills > 0, caughtUp);
     }
 }

@@ -92,17 +92,21 @@ public sealed class DecodeRoofline
     public static DecodeRoofline Measure(MimoModel model) =>
         new(model, MemoryBandwidth.MeasureBytesPerSecond(model.Threads), ComputePeak.MeasureFlopsPerSecond(model.Threads));
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, (double Bandwidth, double Peak)> Machine = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, double> Peaks = new();
 
     /// <summary>
-    /// The roofline on this machine's bandwidth and peak, measured once per process and thread count with a short probe
-    /// (64 MiB, two passes: ~30 ms), for the adaptive speculation policy's prior; <see cref="Measure"/> measures longer.
+    /// The roofline calibrated to a measured plain step (<paramref name="plainStepSeconds"/> for <paramref name="batch"/>
+    /// sequences at <paramref name="context"/> tokens): its bandwidth is the one that makes the step's bytes take that
+    /// long (what the engine reaches, caches included), its peak the FMA peak measured once per process and thread count
+    /// in one short pass (~2 ms). Cheap enough for the adaptive speculation policy's prior; <see cref="Measure"/> is the
+    /// machine's own figures.
     /// </summary>
-    public static DecodeRoofline ForThisMachine(MimoModel model)
+    public static DecodeRoofline Calibrated(MimoModel model, int batch, int context, double plainStepSeconds)
     {
-        var (bandwidth, peak) = Machine.GetOrAdd(model.Threads, static threads =>
-            (MemoryBandwidth.MeasureBytesPerSecond(threads, 64L << 20, passes: 2), ComputePeak.MeasureFlopsPerSecond(threads, passes: 2)));
-        return new DecodeRoofline(model, bandwidth, peak);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(plainStepSeconds);
+        double peak = Peaks.GetOrAdd(model.Threads, static threads => ComputePeak.MeasureFlopsPerSecond(threads, passes: 1));
+        double bytes = new DecodeRoofline(model, 1, peak).MainPass(batch, 1, context).Bytes;
+        return new DecodeRoofline(model, bytes / plainStepSeconds, peak);
     }
 
     /// <summary>Expected number of distinct experts n rows route to (top-k of E each, independent and uniform).</summary>
