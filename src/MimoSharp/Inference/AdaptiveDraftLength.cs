@@ -136,7 +136,6 @@ public sealed class AdaptiveDraftLength
         _budget = Math.Min(_budget, 2 * need);   // no bursts of probes after a long quiet spell
         if (_budget < need) return Current = best;
         _probeDepth = candidate;
-        if (Environment.GetEnvironmentVariable("MIMO_TRACE_POLICY") is not null) Console.Error.WriteLine($"PROBE depth {candidate} batch {batch} step {_steps} need {need * 1e3:F2} ms budget {_budget * 1e3:F2} ms prior {_prior is not null}");
         _probeLeft = ProbeSteps - 1;
         _probeBaseline = c.StepSeconds[best] / ExpectedTokens(best);
         _probeSpent = 0;
