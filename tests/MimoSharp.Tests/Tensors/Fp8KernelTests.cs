@@ -156,8 +156,8 @@ public sealed class Fp8KernelTests
         fixed (byte* pc = codes)
         fixed (float* ps = scales)
         {
-            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols, blockRows, blockCols).PackFp8Panels();
-            Assert.True(w.Fp8Paneled);
+            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols, blockRows, blockCols).PackPanels();
+            Assert.True(w.Paneled);
             var decoded = new float[cols];
             w.Row(0, decoded); // the dequantising row reader unpacks the panel
             for (int c = 0; c < cols; c++) Assert.Equal(Fp8E4M3.Table[codes[c]] * scales[c / blockCols], decoded[c]);
@@ -221,7 +221,7 @@ public sealed class Fp8KernelTests
         fixed (float* ps = scales)
         {
             var w = WeightMatrix.FromPinnedFp8("w", pc, ps, 24, 8, 8, 128);
-            Assert.Same(w, w.PackFp8Panels());
+            Assert.Same(w, w.PackPanels());
         }
     }
 
@@ -240,7 +240,7 @@ public sealed class Fp8KernelTests
         fixed (float* ps = scales)
         {
             var stored = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
-            foreach (var w in new[] { stored, stored.PackFp8Panels() })
+            foreach (var w in new[] { stored, stored.PackPanels() })
                 foreach (int n in new[] { 1, 5 }) // the direct and the tiled path
                 {
                     var y = new float[n * rows];
