@@ -29,10 +29,7 @@ public static unsafe class Bf16Panel
     /// <summary>Offset of row <paramref name="lane"/>'s value for column phase <paramref name="j"/> within a group.</summary>
     private static int Offset(int lane, int j) => 64 * (j / 2) + 4 * lane + 2 * (j % 2);
 
-    /// <summary>Writes row <paramref name="r"/> (bfloat16 bits) into its panel; rows and columns never written stay zero.</summary>
-    public static void PackRow(ReadOnlySpan<ushort> row, int r, byte* packed, int cols) => FloatPanel<Format>.PackRow(row, r, packed, cols);
-
-    /// <summary>Reads row <paramref name="r"/> back as bfloat16 bits (the inverse of <see cref="PackRow"/>).</summary>
+    /// <summary>Reads row <paramref name="r"/> back as bfloat16 bits (the inverse of the packing).</summary>
     public static void UnpackRow(byte* packed, int r, int cols, Span<ushort> row) => FloatPanel<Format>.UnpackRow(packed, r, cols, row);
 
     /// <summary>y[t, r] for panels p0..p1 and n inputs of <paramref name="x"/>, rows of y <c>w.Rows</c> apart.</summary>

@@ -84,8 +84,23 @@ internal static unsafe class FloatPanel<TFormat> where TFormat : struct, IFloatP
 
     public static long Bytes(int rows, int cols) => (long)Panels(rows) * Groups(cols) * TFormat.GroupBytes;
 
+    /// <summary>
+    /// Writes [rows, cols] values stored row by row into zeroed panel memory (<see cref="Bytes"/> long), a run of whole
+    /// panels per job so threads never share a panel.
+    /// </summary>
+    public static void PackRows<T>(T* source, int rows, int cols, byte* packed) where T : unmanaged
+    {
+        int panels = Panels(rows), jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
+        nint from = (nint)source, to = (nint)packed;
+        ComputePool.For(jobs, job =>
+        {
+            for (int r = job * per * Rows; r < Math.Min(rows, (job + 1) * per * Rows); r++)
+                PackRow(new ReadOnlySpan<T>((T*)from + (long)r * cols, cols), r, (byte*)to, cols);
+        });
+    }
+
     /// <summary>Writes row <paramref name="r"/> into its panel; rows and columns never written stay zero.</summary>
-    public static void PackRow<T>(ReadOnlySpan<T> row, int r, byte* packed, int cols) where T : unmanaged
+    private static void PackRow<T>(ReadOnlySpan<T> row, int r, byte* packed, int cols) where T : unmanaged
     {
         int groups = Groups(cols), lane = r % Rows, groupBytes = TFormat.GroupBytes;
         byte* panel = packed + (long)(r / Rows) * groups * groupBytes;

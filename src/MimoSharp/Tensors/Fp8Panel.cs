@@ -39,10 +39,7 @@ public static unsafe class Fp8Panel
     /// <summary>Offset of row <paramref name="lane"/>'s byte for column phase <paramref name="j"/> within a group.</summary>
     private static int Offset(int lane, int j) => 16 * (lane / 4) + 4 * j + lane % 4;
 
-    /// <summary>Writes row <paramref name="r"/> (e4m3 bytes) into its panel; rows and columns never written stay zero.</summary>
-    public static void PackRow(ReadOnlySpan<byte> row, int r, byte* packed, int cols) => FloatPanel<Format>.PackRow(row, r, packed, cols);
-
-    /// <summary>Reads row <paramref name="r"/> back as e4m3 bytes (the inverse of <see cref="PackRow"/>).</summary>
+    /// <summary>Reads row <paramref name="r"/> back as e4m3 bytes (the inverse of the packing).</summary>
     public static void UnpackRow(byte* packed, int r, int cols, Span<byte> row) => FloatPanel<Format>.UnpackRow(packed, r, cols, row);
 
     /// <summary>y[t, r] for panels p0..p1 and n inputs of <paramref name="x"/>, rows of y <c>w.Rows</c> apart.</summary>

@@ -133,14 +133,7 @@ public sealed unsafe class WeightMatrix
         long bytes = Fp8Panel.Bytes(Rows, Cols);
         byte* memory = WeightArena.Allocate(bytes, out object arena);
         var nanRows = Fp8NanRows;
-        int panels = Fp8Panel.Panels(Rows), jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
-        nint source = (nint)_data, target = (nint)memory;
-        int rows = Rows, cols = Cols;
-        ComputePool.For(jobs, job =>
-        {
-            for (int r = job * per * Fp8Panel.Rows; r < Math.Min(rows, (job + 1) * per * Fp8Panel.Rows); r++)
-                Fp8Panel.PackRow(new ReadOnlySpan<byte>((byte*)source + (long)r * cols, cols), r, (byte*)target, cols);
-        });
+        FloatPanel<Fp8Panel.Format>.PackRows(_data, Rows, Cols, memory);
         // The scales move into managed memory too (a fused-layout matrix has its copy already), so that no page of the
         // file stays needed.
         object scaleOwner;
@@ -166,14 +159,7 @@ public sealed unsafe class WeightMatrix
     {
         long bytes = Bf16Panel.Bytes(Rows, Cols);
         byte* memory = WeightArena.Allocate(bytes, out object arena);
-        int panels = Bf16Panel.Panels(Rows), jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
-        nint source = (nint)_data, target = (nint)memory;
-        int rows = Rows, cols = Cols;
-        ComputePool.For(jobs, job =>
-        {
-            for (int r = job * per * Bf16Panel.Rows; r < Math.Min(rows, (job + 1) * per * Bf16Panel.Rows); r++)
-                Bf16Panel.PackRow(new ReadOnlySpan<ushort>((ushort*)source + (long)r * cols, cols), r, (byte*)target, cols);
-        });
+        FloatPanel<Bf16Panel.Format>.PackRows((ushort*)_data, Rows, Cols, memory);
         ReleaseMappedPages();
         return new WeightMatrix(Name, Rows, Cols, DType, memory, null, 0, 0, 0, bytes, owned: arena, paneled: true);
     }

@@ -50,14 +50,9 @@ public sealed class Bf16PanelTests
         for (int t = 0; t < n; t++)
             for (int r = 0; r < rows; r++) expected[t * rows + r] = Canonical(bits, cols, r, x.AsSpan(t * cols, cols));
 
-        var paths = new List<(bool Avx512, bool Avx2)> { (false, false) };
-        if (Avx2.IsSupported && Fma.IsSupported) paths.Add((false, true));
-        if (Avx512F.IsSupported) paths.Add((true, true));
-        int saved = ComputePool.Threads;
         fixed (ushort* pb = bits)
         {
-            var stored = WeightMatrix.FromPinnedBf16("w", pb, rows, cols);
-            var w = stored.PackPanels();
+            var w = WeightMatrix.FromPinnedBf16("w", pb, rows, cols).PackPanels();
             Assert.True(w.Paneled);
             Assert.Equal(WeightFormat.BF16, w.Format);
             var decoded = new float[cols];
@@ -67,30 +62,11 @@ public sealed class Bf16PanelTests
                 for (int c = 0; c < cols; c++) Assert.Equal(BFloat16.ToFloat(bits[r * cols + c]), decoded[c]);
             }
             Assert.Throws<InvalidOperationException>(() => w.Bf16Row(0));
-            try
+            KernelPaths.AssertCanonical(w, x, expected, [1, 2, 3, 4, 5, 6, 7, 13, n], Avx512F.IsSupported, (avx512, avx2) =>
             {
-                foreach (var (avx512, avx2) in paths)
-                    foreach (int threads in new[] { 1, 2 })
-                    {
-                        Bf16Panel.Avx512Enabled = avx512;
-                        Bf16Panel.Avx2Enabled = avx2;
-                        ComputePool.Threads = threads;
-                        foreach (int m in new[] { 1, 2, 3, 4, 5, 6, 7, 13, n })
-                        {
-                            var y = new float[m * rows];
-                            MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
-                            for (int i = 0; i < m * rows; i++)
-                                Assert.True(expected[i].Equals(y[i]),
-                                    $"{m} inputs, {threads} threads, AVX-512 {avx512}, AVX2 {avx2}, output {i}: {y[i]} instead of {expected[i]}");
-                        }
-                    }
-            }
-            finally
-            {
-                ComputePool.Threads = saved;
-                Bf16Panel.Avx512Enabled = Avx512F.IsSupported;
-                Bf16Panel.Avx2Enabled = Avx2.IsSupported && Fma.IsSupported;
-            }
+                Bf16Panel.Avx512Enabled = avx512;
+                Bf16Panel.Avx2Enabled = avx2;
+            });
         }
     }
 
