@@ -46,6 +46,7 @@ public static unsafe class Bf16Panel
         public static bool UseAvx512 => Avx512Enabled;
         public static bool UseAvx2 => Avx2Enabled;
         public static float DecodeFactor => 1f;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Format Decoder() => new(Vector512.Create(HighHalf));
 
         /// <summary>No scales: every panel takes the same inputs, copied once with the columns' zero padding.</summary>

@@ -27,7 +27,7 @@ internal unsafe interface IFloatPanelFormat<TSelf> where TSelf : struct, IFloatP
     /// <summary>The factor from <see cref="Decode512"/>'s values to the true weights (FP8: 2^120; 1 where exact).</summary>
     static abstract float DecodeFactor { get; }
 
-    /// <summary>The decoder's constants, made once per kernel call so they stay in registers.</summary>
+    /// <summary>The decoder's constants, made once per kernel call so they stay in registers (inline it, or they do not).</summary>
     static abstract TSelf Decoder();
 
     /// <summary>A group's 64 weights as four vectors of value / <see cref="DecodeFactor"/>.</summary>

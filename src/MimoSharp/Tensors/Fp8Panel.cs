@@ -74,6 +74,7 @@ public static unsafe class Fp8Panel
         public static bool UseAvx512 => Avx512Enabled;
         public static bool UseAvx2 => Avx2Enabled;
         public static float DecodeFactor => Fp8Block.TwoTo120;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Format Decoder() => new(Vector512.Create(Byte2Matrix).AsByte(), Vector512.Create(Byte3Matrix).AsByte());
 
         /// <summary>The scale row pointer: panels sharing a row of block scales share the scaled inputs.</summary>

@@ -7,8 +7,9 @@ namespace MimoSharp.Tensors;
 
 /// <summary>
 /// A [rows, cols] weight kept in its stored format (F32, F16, BF16, or block-scaled FP8 e4m3),
-/// read straight from the memory-mapped checkpoint. Rows are decoded to float32 inside the kernel,
-/// one at a time, so a 300 GB FP8 checkpoint is never converted up front.
+/// read straight from the memory-mapped checkpoint, or with the same bits repacked at load into 16-row panels
+/// (FP8 and BF16, <see cref="PackPanels"/>). Values are decoded to float32 inside the kernel, so a 300 GB FP8
+/// checkpoint is never converted up front.
 /// </summary>
 public sealed unsafe class WeightMatrix
 {
