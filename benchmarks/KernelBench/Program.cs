@@ -20,9 +20,10 @@ var keepAlive = new List<object>(); // pinned arrays the FP8 matrices point into
 var fp8Codes = new Dictionary<(int Rows, int Cols), List<byte[]>>(); // their bytes, for the plain-read ceiling
 Console.WriteLine($"{inputs} input row(s); GB/s counts the weight bytes read per product; formats alternate within each trial (the machine is noisy)");
 Console.WriteLine("format     shape                                threads   us/product   GB/s");
-// FP8 twice: row by row as stored (Fp8Block) and repacked into panels at load (Fp8Panel, what a model uses).
+// FP8 and BF16 twice: row by row as stored (Fp8Block, DotBf16) and repacked into panels at load (Fp8Panel, Bf16Panel:
+// what a model uses while memory allows).
 (string Label, WeightFormat Format, bool Panels)[] formats = [("FP8 rows", WeightFormat.Fp8Block, false), ("FP8 panel", WeightFormat.Fp8Block, true),
-    ("Q8_0", WeightFormat.Q8_0, false), ("Q4_K", WeightFormat.Q4_K, false), ("BF16", WeightFormat.BF16, false)];
+    ("Q8_0", WeightFormat.Q8_0, false), ("Q4_K", WeightFormat.Q4_K, false), ("BF16 rows", WeightFormat.BF16, false), ("BF16 panel", WeightFormat.BF16, true)];
 foreach (var (name, rows, cols, copies) in shapes)
 {
     var byFormat = formats.Select(f => Matrices(f.Format, rows, cols, copies, f.Panels)).ToArray();
@@ -81,7 +82,7 @@ WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies, boo
                 fixed (byte* pc = codes)
                 fixed (float* ps = scales)
                     matrices[c] = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
-                if (panels) matrices[c] = matrices[c].PackFp8Panels();
+                if (panels) matrices[c] = matrices[c].PackPanels();
                 continue;
             }
             if (format == WeightFormat.BF16)
@@ -91,6 +92,7 @@ WeightMatrix[] Matrices(WeightFormat format, int rows, int cols, int copies, boo
                 for (int i = 0; i < halves.Length; i++) halves[i] = BFloat16.FromFloat((float)(random.NextDouble() * 2 - 1));
                 keepAlive.Add(halves);
                 fixed (ushort* ph = halves) matrices[c] = WeightMatrix.FromPinnedBf16("w", ph, rows, cols);
+                if (panels) matrices[c] = matrices[c].PackPanels();
                 continue;
             }
             var data = GC.AllocateUninitializedArray<float>(rows * cols, pinned: true);

@@ -15,11 +15,11 @@ internal sealed class WeightLoader(Checkpoint checkpoint, WeightFormat? quantiza
         var matrix = checkpoint.Matrix(name, rows, cols);
         if (!quantizable) return matrix;
         if (quantization is WeightFormat q) return matrix.Quantize(q);
-        return matrix.Format == WeightFormat.Fp8Block && HasRoomFor(matrix.StoredBytes) ? matrix.PackFp8Panels() : matrix;
+        return matrix.Format is WeightFormat.Fp8Block or WeightFormat.BF16 && HasRoomFor(matrix.StoredBytes) ? matrix.PackPanels() : matrix;
     }
 
     /// <summary>
-    /// Whether the machine has memory left for a copy of this size (Linux's MemAvailable, less 1 GiB): FP8 panels live in
+    /// Whether the machine has memory left for a copy of this size (Linux's MemAvailable, less 1 GiB): FP8 and BF16 panels live in
     /// anonymous memory, so past that point (a checkpoint larger than RAM) matrices stay mapped and are multiplied row
     /// by row as stored, and such a checkpoint still opens.
     /// </summary>

@@ -34,6 +34,9 @@ public static class MatMul
             case WeightFormat.Fp8Block:
                 Fp8Compute(w, x, n, y);
                 return;
+            case WeightFormat.BF16 when w.Paneled:
+                FloatPanelCompute<Bf16Panels>(w, x, n, y);
+                return;
         }
         float[]? arranged = null;
         if (w.Format == WeightFormat.BF16)
@@ -166,23 +169,50 @@ public static class MatMul
     /// <summary>FP8 weights in panels (<see cref="Fp8Panel"/>) or as stored (<see cref="Fp8Block"/>), split over the threads.</summary>
     private static unsafe void Fp8Compute(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
     {
+        if (w.Paneled)
+        {
+            FloatPanelCompute<Fp8Panels>(w, x, n, y);
+            return;
+        }
         fixed (float* px = x)
         fixed (float* py = y)
         {
-            if (w.Fp8Paneled)
-            {
-                var panels = new Fp8Panels(w, px, n, py);
-                Split(ref panels, Fp8Panel.Panels(w.Rows), w, n);
-                return;
-            }
             var kernel = new Fp8Rows(w, px, n, py);
             Split(ref kernel, Fp8Block.Groups(w.Rows), w, n);
         }
     }
 
-    private readonly unsafe struct Fp8Panels(WeightMatrix w, float* x, int n, float* y) : IRangeKernel
+    /// <summary>FP8 or BF16 weights in 16-row panels computed in float32 (<see cref="FloatPanel{TFormat}"/>), whole panels per job.</summary>
+    private static unsafe void FloatPanelCompute<TPanels>(WeightMatrix w, ReadOnlySpan<float> x, int n, Span<float> y)
+        where TPanels : struct, IFloatPanels
     {
-        public void Compute(int first, int end) => Fp8Panel.Multiply(w, x, n, y, first, end);
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            var kernel = new FloatPanels<TPanels>(w, px, n, py);
+            Split(ref kernel, (w.Rows + PanelRows - 1) / PanelRows, w, n);
+        }
+    }
+
+    /// <summary>A float panel format's product over a range of panels.</summary>
+    private unsafe interface IFloatPanels
+    {
+        static abstract void Multiply(WeightMatrix w, float* x, int n, float* y, int p0, int p1);
+    }
+
+    private unsafe struct Fp8Panels : IFloatPanels
+    {
+        public static void Multiply(WeightMatrix w, float* x, int n, float* y, int p0, int p1) => Fp8Panel.Multiply(w, x, n, y, p0, p1);
+    }
+
+    private unsafe struct Bf16Panels : IFloatPanels
+    {
+        public static void Multiply(WeightMatrix w, float* x, int n, float* y, int p0, int p1) => Bf16Panel.Multiply(w, x, n, y, p0, p1);
+    }
+
+    private readonly unsafe struct FloatPanels<TPanels>(WeightMatrix w, float* x, int n, float* y) : IRangeKernel where TPanels : struct, IFloatPanels
+    {
+        public void Compute(int first, int end) => TPanels.Multiply(w, x, n, y, first, end);
     }
 
     private readonly unsafe struct Fp8Rows(WeightMatrix w, float* x, int n, float* y) : IRangeKernel

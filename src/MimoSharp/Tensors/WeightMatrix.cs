@@ -7,8 +7,9 @@ namespace MimoSharp.Tensors;
 
 /// <summary>
 /// A [rows, cols] weight kept in its stored format (F32, F16, BF16, or block-scaled FP8 e4m3),
-/// read straight from the memory-mapped checkpoint. Rows are decoded to float32 inside the kernel,
-/// one at a time, so a 300 GB FP8 checkpoint is never converted up front.
+/// read straight from the memory-mapped checkpoint, or with the same bits repacked at load into 16-row panels
+/// (FP8 and BF16, <see cref="PackPanels"/>). Values are decoded to float32 inside the kernel, so a 300 GB FP8
+/// checkpoint is never converted up front.
 /// </summary>
 public sealed unsafe class WeightMatrix
 {
@@ -47,15 +48,18 @@ public sealed unsafe class WeightMatrix
     internal float* ScaleRow(int r) => _scales + (long)(_scaleRowOf is null ? r / _blockRows : _scaleRowOf[r]) * _scaleCols;
 
     /// <summary>The FP8 e4m3 bytes of row r, as stored (not for a matrix repacked into <see cref="Fp8Panel"/>s).</summary>
-    internal byte* Fp8Row(int r) => _fp8Paneled ? throw new InvalidOperationException($"{Name} is in FP8 panels") : _data + (long)r * Cols;
+    internal byte* Fp8Row(int r) => _paneled ? throw new InvalidOperationException($"{Name} is in FP8 panels") : _data + (long)r * Cols;
 
-    /// <summary>Whether the FP8 bytes were repacked at load into panels of 16 rows (<see cref="Fp8Panel"/>).</summary>
-    internal bool Fp8Paneled => _fp8Paneled;
+    /// <summary>
+    /// Whether the FP8 or BF16 values were repacked at load into panels of 16 rows (<see cref="Fp8Panel"/>,
+    /// <see cref="Bf16Panel"/>), multiplied in float32 by the shared panel kernels.
+    /// </summary>
+    internal bool Paneled => _paneled;
 
-    private readonly bool _fp8Paneled;
+    private readonly bool _paneled;
 
-    /// <summary>The FP8 panels (read by <see cref="Fp8Panel"/>).</summary>
-    internal byte* Fp8Panels => _fp8Paneled ? _data : throw new InvalidOperationException($"{Name} is not in FP8 panels");
+    /// <summary>The FP8 or BF16 panels (read by <see cref="Fp8Panel"/> and <see cref="Bf16Panel"/>).</summary>
+    internal byte* PanelData => _paneled ? _data : throw new InvalidOperationException($"{Name} is not in panels");
 
     private int[]? _fp8NanRows;
     private bool _fp8NanScanned;
@@ -76,10 +80,10 @@ public sealed unsafe class WeightMatrix
 
     private WeightMatrix(string name, int rows, int cols, DType dtype, byte* data, float* scales,
         int blockRows, int blockCols, int scaleCols, long storedBytes, WeightFormat? format = null, object? owned = null, bool mapped = false,
-        int[]? scaleRowOf = null, bool fp8Paneled = false, int[]? fp8NanRows = null)
+        int[]? scaleRowOf = null, bool paneled = false, int[]? fp8NanRows = null)
     {
         Name = name; Rows = rows; Cols = cols; DType = dtype; _data = data; _scales = scales; _scaleRowOf = scaleRowOf;
-        _fp8Paneled = fp8Paneled;
+        _paneled = paneled;
         if (fp8NanRows is not null)
         {
             _fp8NanRows = fp8NanRows;
@@ -115,26 +119,22 @@ public sealed unsafe class WeightMatrix
     }
 
     /// <summary>
-    /// This FP8 matrix with its bytes repacked into panels of 16 rows (<see cref="Fp8Panel"/>: the same bytes, one per
-    /// weight, in new places), the file's pages dropped after; itself where a panel's rows would not share one row of
-    /// block scales (block heights that are not multiples of 16), which keeps the row-by-row kernel (<see cref="Fp8Block"/>).
+    /// This FP8 or BF16 matrix with its values repacked into panels of 16 rows (<see cref="Fp8Panel"/>,
+    /// <see cref="Bf16Panel"/>: the same bits in new places), the file's pages dropped after; itself for other formats,
+    /// and for FP8 where a panel's rows would not share one row of block scales (block heights that are not multiples of
+    /// 16), which keeps the row-by-row kernel (<see cref="Fp8Block"/>).
     /// </summary>
-    public WeightMatrix PackFp8Panels()
+    public WeightMatrix PackPanels()
     {
-        if (Format != WeightFormat.Fp8Block || _fp8Paneled) return this;
+        if (_paneled) return this;
+        if (Format == WeightFormat.BF16) return PackBf16Panels();
+        if (Format != WeightFormat.Fp8Block) return this;
         for (int r = 0; r < Rows; r++)
             if (ScaleRow(r) != ScaleRow(r / Fp8Panel.Rows * Fp8Panel.Rows)) return this;
         long bytes = Fp8Panel.Bytes(Rows, Cols);
         byte* memory = WeightArena.Allocate(bytes, out object arena);
         var nanRows = Fp8NanRows;
-        int panels = Fp8Panel.Panels(Rows), jobs = Math.Min(panels, 64), per = (panels + jobs - 1) / jobs;
-        nint source = (nint)_data, target = (nint)memory;
-        int rows = Rows, cols = Cols;
-        ComputePool.For(jobs, job =>
-        {
-            for (int r = job * per * Fp8Panel.Rows; r < Math.Min(rows, (job + 1) * per * Fp8Panel.Rows); r++)
-                Fp8Panel.PackRow(new ReadOnlySpan<byte>((byte*)source + (long)r * cols, cols), r, (byte*)target, cols);
-        });
+        FloatPanel<Fp8Panel.Format>.PackRows(_data, Rows, Cols, memory);
         // The scales move into managed memory too (a fused-layout matrix has its copy already), so that no page of the
         // file stays needed.
         object scaleOwner;
@@ -153,7 +153,16 @@ public sealed unsafe class WeightMatrix
         }
         ReleaseMappedPages();
         return new WeightMatrix(Name, Rows, Cols, DType, memory, scales, _blockRows, _blockCols, _scaleCols, bytes + 4 * scaleCount,
-            owned: new[] { arena, scaleOwner }, scaleRowOf: _scaleRowOf, fp8Paneled: true, fp8NanRows: nanRows);
+            owned: new[] { arena, scaleOwner }, scaleRowOf: _scaleRowOf, paneled: true, fp8NanRows: nanRows);
+    }
+
+    private WeightMatrix PackBf16Panels()
+    {
+        long bytes = Bf16Panel.Bytes(Rows, Cols);
+        byte* memory = WeightArena.Allocate(bytes, out object arena);
+        FloatPanel<Bf16Panel.Format>.PackRows((ushort*)_data, Rows, Cols, memory);
+        ReleaseMappedPages();
+        return new WeightMatrix(Name, Rows, Cols, DType, memory, null, 0, 0, 0, bytes, owned: arena, paneled: true);
     }
 
     /// <summary>After a copy was made at load, the stored weights are not read again: drop their pages from the resident set.</summary>
@@ -369,6 +378,7 @@ public sealed unsafe class WeightMatrix
     public ReadOnlySpan<ushort> Bf16Row(int r)
     {
         if (Format != WeightFormat.BF16) throw new InvalidOperationException($"{Name} is {DType}, not BF16");
+        if (_paneled) throw new InvalidOperationException($"{Name} is in BF16 panels");
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r));
         return new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols);
     }
@@ -394,6 +404,11 @@ public sealed unsafe class WeightMatrix
                 if (Format == WeightFormat.Q8_0) Q8_0.DequantizeRow(blocks, scratch[..Cols]);
                 else Q4_K.DequantizeRow(blocks, scratch[..Cols]);
                 return scratch[..Cols];
+            case WeightFormat.BF16 when _paneled:
+                var bits = new ushort[Cols];
+                Bf16Panel.UnpackRow(_data, r, Cols, bits);
+                HalfFloats.Decode(bits, scratch, HalfFormat.BF16);
+                return scratch[..Cols];
             case WeightFormat.BF16:
                 HalfFloats.Decode(new ReadOnlySpan<ushort>((ushort*)_data + (long)r * Cols, Cols), scratch, HalfFormat.BF16);
                 return scratch[..Cols];
@@ -410,7 +425,7 @@ public sealed unsafe class WeightMatrix
     private void DecodeFp8Row(int r, Span<float> dst)
     {
         ReadOnlySpan<byte> row;
-        if (_fp8Paneled)
+        if (_paneled)
         {
             var unpacked = new byte[Cols];
             Fp8Panel.UnpackRow(_data, r, Cols, unpacked);

@@ -149,42 +149,19 @@ public sealed class Fp8KernelTests
             for (int r = 0; r < rows; r++)
                 expected[t * rows + r] = PanelCanonical(codes, scales, scaleCols, blockRows, blockCols, cols, r, x.AsSpan(t * cols, cols));
 
-        var paths = new List<(bool Avx512, bool Avx2)> { (false, false) };
-        if (Avx2.IsSupported && Fma.IsSupported) paths.Add((false, true));
-        if (Avx512BW.IsSupported && Gfni.V512.IsSupported) paths.Add((true, true));
-        int saved = ComputePool.Threads;
         fixed (byte* pc = codes)
         fixed (float* ps = scales)
         {
-            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols, blockRows, blockCols).PackFp8Panels();
-            Assert.True(w.Fp8Paneled);
+            var w = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols, blockRows, blockCols).PackPanels();
+            Assert.True(w.Paneled);
             var decoded = new float[cols];
             w.Row(0, decoded); // the dequantising row reader unpacks the panel
             for (int c = 0; c < cols; c++) Assert.Equal(Fp8E4M3.Table[codes[c]] * scales[c / blockCols], decoded[c]);
-            try
+            KernelPaths.AssertCanonical(w, x, expected, [1, 2, 3, 4, 5, 6, 7, 13, n], Avx512BW.IsSupported && Gfni.V512.IsSupported, (avx512, avx2) =>
             {
-                foreach (var (avx512, avx2) in paths)
-                    foreach (int threads in new[] { 1, 2 })
-                    {
-                        Fp8Panel.Avx512Enabled = avx512;
-                        Fp8Panel.Avx2Enabled = avx2;
-                        ComputePool.Threads = threads;
-                        foreach (int m in new[] { 1, 2, 3, 4, 5, 6, 7, 13, n })
-                        {
-                            var y = new float[m * rows];
-                            MatMul.Compute(w, x.AsSpan(0, m * cols), m, y);
-                            for (int i = 0; i < m * rows; i++)
-                                Assert.True(expected[i].Equals(y[i]),
-                                    $"{m} inputs, {threads} threads, AVX-512 {avx512}, AVX2 {avx2}, output {i}: {y[i]} instead of {expected[i]}");
-                        }
-                    }
-            }
-            finally
-            {
-                ComputePool.Threads = saved;
-                Fp8Panel.Avx512Enabled = Avx512BW.IsSupported && Gfni.V512.IsSupported;
-                Fp8Panel.Avx2Enabled = Avx2.IsSupported && Fma.IsSupported;
-            }
+                Fp8Panel.Avx512Enabled = avx512;
+                Fp8Panel.Avx2Enabled = avx2;
+            });
         }
     }
 
@@ -221,7 +198,7 @@ public sealed class Fp8KernelTests
         fixed (float* ps = scales)
         {
             var w = WeightMatrix.FromPinnedFp8("w", pc, ps, 24, 8, 8, 128);
-            Assert.Same(w, w.PackFp8Panels());
+            Assert.Same(w, w.PackPanels());
         }
     }
 
@@ -240,7 +217,7 @@ public sealed class Fp8KernelTests
         fixed (float* ps = scales)
         {
             var stored = WeightMatrix.FromPinnedFp8("w", pc, ps, rows, cols);
-            foreach (var w in new[] { stored, stored.PackFp8Panels() })
+            foreach (var w in new[] { stored, stored.PackPanels() })
                 foreach (int n in new[] { 1, 5 }) // the direct and the tiled path
                 {
                     var y = new float[n * rows];
