@@ -2,6 +2,8 @@
 // and part by part (forward + backward of each), with each part's model FLOPs and achieved share of the measured
 // matmul peak. Parts are timed alone, so their sum differs from the step by what runs between them.
 //   dotnet run --project benchmarks/TrainStepProfile -c Release -- [--config F] [--batch 8] [--context 1024] [--f32] [--repeat 3]
+// With --steps N it only runs N whole steps back to back, as the trainer does, and prints each one's time and the
+// minor page faults it took (a steady-state step should take none: freed tensor memory is reused).
 using System.Diagnostics;
 using System.Globalization;
 using MimoSharp.Config;
@@ -24,6 +26,7 @@ int threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
 var dtype = args.Contains("--f32") ? ScalarType.Float32 : ScalarType.BFloat16;
 
 LibTorchCompat.EnsureInitialized();
+NativeHeap.RetainFreedMemory();   // as the trainer does
 set_num_threads(threads);
 manual_seed(1);
 using var network = new MimoNetwork(config, mtpLayers: 3);
@@ -35,6 +38,38 @@ var tokens = randint(0, config.VocabSize, [batch, context], dtype: ScalarType.In
 long n = (long)batch * context;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"train-step profile: {batch}×{context} tokens, {dtype}, {threads} threads; measured matmul peak {peak / 1e9:F1} GFLOP/s"));
+
+if (int.Parse(Arg("--steps", "0"), CultureInfo.InvariantCulture) is int steps and > 0)
+{
+    var times = new List<double>();
+    for (int i = 0; i < steps; i++)
+    {
+        long faults = MinorFaults();
+        var clock = Stopwatch.StartNew();
+        using (var scope = NewDisposeScope())
+        {
+            using var losses = MtpObjective.Compute(network, tokens, 0.3);
+            optimizer.ZeroGrad();
+            losses.Total.backward();
+            optimizer.ClipGradNorm(1.0);
+            optimizer.Update(1e-4);
+        }
+        times.Add(clock.Elapsed.TotalSeconds);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"step {i + 1}: {times[^1] * 1e3:F0} ms, {n / times[^1]:F0} tokens/s, {MinorFaults() - faults} minor page faults"));
+    }
+    double median = times.Skip(1).Order().ElementAt((times.Count - 1) / 2);   // the first step warms up
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"median of steps 2..{steps}: {median * 1e3:F0} ms, {n / median:F0} tokens/s, MFU {3 * TrainingFlops.ForwardPerToken(config, 3, context) * n / median / peak:P1}"));
+    return;
+}
+
+// Minor page faults of this process so far (field 10 of /proc/self/stat, after the parenthesised command name).
+static long MinorFaults()
+{
+    string stat = File.ReadAllText("/proc/self/stat");
+    return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[7], CultureInfo.InvariantCulture);
+}
 
 // Forward + backward of f(x) for a fresh input that needs a gradient (as in the step, where every part's input does).
 double Time(Func<Tensor> body, bool step = false)

@@ -29,6 +29,7 @@ public sealed class Distiller(DistillOptions options, TextWriter log, IProgress<
     {
         _o.Validate();
         LibTorchCompat.EnsureInitialized();
+        NativeHeap.RetainFreedMemory();   // a step's gigabytes of tensors reused, not re-faulted from the kernel
         set_num_threads(Math.Max(1, _o.Threads));
         // The rollout engine's kernels run on this thread's pool setting for the whole run, as a loaded model's would.
         using var threads = ComputePool.UseThreads(Math.Max(1, _o.Threads));

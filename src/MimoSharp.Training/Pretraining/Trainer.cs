@@ -29,6 +29,7 @@ public sealed class Trainer(TrainOptions options, TextWriter log, IProgress<Trai
     {
         _o.Validate();
         LibTorchCompat.EnsureInitialized();
+        NativeHeap.RetainFreedMemory();   // a step's gigabytes of tensors reused, not re-faulted from the kernel
         set_num_threads(Math.Max(1, _o.Threads));
 
         var meta = CorpusMeta.Load(_o.DataDirectory);
