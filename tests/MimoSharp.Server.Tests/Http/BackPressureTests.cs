@@ -8,14 +8,16 @@ namespace MimoSharp.Server.Tests.Http;
 /// <summary>Limits: full queue, client disconnects, timeouts — and that each frees its slot and cache.</summary>
 public sealed class BackPressureTests
 {
-    // Long enough that it is still running when the test acts (context 4096). The tiny fixture decodes 4000 tokens in
-    // well under the 300 ms these tests allow, so the requests that must still be running go to the shipped default
-    // model (~2,000 tokens/s here).
-    private const string Long = """{"messages":[{"role":"user","content":"Go on forever."}],"max_tokens":4000,"temperature":0.8,"ignore_eos":true,"stream":true}""";
+    // Long enough that it is still running when the test acts, on any machine: the requests that must still be running
+    // go to the shipped default model with its context raised to 65,536 (LongContextDefaultModel), ~60,000 tokens at
+    // under ~6,000 tokens/s here. With the shipped 4,096, a 4,000-token request could finish in 0.7 s, before the
+    // test's disconnect reached the scheduler.
+    private const int LongTokens = 60_000;
+    private const string Long = """{"messages":[{"role":"user","content":"Go on forever."}],"max_tokens":60000,"temperature":0.8,"ignore_eos":true,"stream":true}""";
     private const string Short = """{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4}""";
 
     private static Task<ServerHost> StartDefaultModelAsync(EngineOptions engine, ServerOptions? server = null) =>
-        ServerHost.StartAsync(MimoSharp.Server.Engine.MimoEngine.Load(BrowserFixture.DefaultModelDir, engine), server);
+        ServerHost.StartAsync(MimoSharp.Server.Engine.MimoEngine.Load(LongContextDefaultModel.Dir, engine), server);
 
     private static async Task<HttpResponseMessage> StartRunningAsync(ServerHost server)
     {
@@ -62,7 +64,7 @@ public sealed class BackPressureTests
         Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
         Assert.Equal(0, await server.MetricAsync("mimo_kv_cache_bytes"));
         Assert.Equal(1, await server.MetricAsync("mimo_requests_total{outcome=\"cancelled\"}"));
-        Assert.True(await server.MetricAsync("mimo_generation_tokens_total") < 4000);
+        Assert.True(await server.MetricAsync("mimo_generation_tokens_total") < LongTokens);
 
         // With its only slot free again, the next request is served at once.
         var (status, body, _) = await server.PostAsync("v1/chat/completions", Short);
