@@ -49,6 +49,13 @@ state["continuation"] = {
     "steps_before_this_leg": steps_before,
     "tokens_before_this_leg": tokens_before,
 }
+# Earlier legs' histories (written by hand when a leg began on a new machine) are kept across ships.
+try:
+    earlier = json.load(open(sys.argv[2])).get("earlier_legs")
+except (OSError, ValueError):
+    earlier = None
+if earlier:
+    state["earlier_legs"] = earlier
 json.dump(state, open(sys.argv[2], "w"), indent=1)
 PY
   echo "shipped $run to models/default"
