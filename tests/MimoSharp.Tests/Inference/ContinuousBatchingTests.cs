@@ -22,18 +22,8 @@ public sealed class ContinuousBatchingTests
         };
         var solo = requests.Select(r => new Generator(model, r.Options).Generate(r.Prompt).ToArray()).ToArray();
 
-        var decoder = new BatchDecoder(model);
-        var running = new List<DecodeSequence>();
-        var all = new DecodeSequence?[requests.Length];
-        for (int step = 0; step < 200 && (running.Count > 0 || all.Any(s => s is null)); step++)
-        {
-            for (int i = 0; i < requests.Length; i++)
-                if (all[i] is null && requests[i].JoinAtStep <= step)
-                    running.Add(all[i] = new DecodeSequence(model, requests[i].Prompt, requests[i].Options));
-            decoder.Step(running);
-            running.RemoveAll(s => s.IsFinished);
-        }
-        for (int i = 0; i < requests.Length; i++) Assert.Equal(solo[i], all[i]!.Generated);
+        var all = RunContinuousBatch(model, requests);
+        for (int i = 0; i < requests.Length; i++) Assert.Equal(solo[i], all[i].Generated);
     }
 
     /// <summary>
@@ -60,6 +50,20 @@ public sealed class ContinuousBatchingTests
             while (!s.IsFinished) alone.Step([s]);
         }
 
+        var all = RunContinuousBatch(model, requests.Select(r => (tokenizer.Encode(r.Prompt), r.Options, r.JoinAtStep)).ToArray());
+        for (int i = 0; i < requests.Length; i++)
+        {
+            Assert.Equal(solo[i].Generated, all[i].Generated);
+            if (requests[i].Options.AdaptiveSpeculation) continue;   // its depths follow measured times
+            Assert.Equal(solo[i].Stats.DraftsProposed, all[i].Stats.DraftsProposed);
+            Assert.Equal(solo[i].Stats.DraftsAccepted, all[i].Stats.DraftsAccepted);
+        }
+        Assert.True(all.Sum(s => s.Stats.DraftsAccepted.Sum()) >= 10, "the default model's drafts should often be right");
+    }
+
+    /// <summary>One decoder steps the running sequences; each request joins at its step and leaves when finished.</summary>
+    private static DecodeSequence[] RunContinuousBatch(MimoModel model, (int[] Prompt, GenerationOptions Options, int JoinAtStep)[] requests)
+    {
         var decoder = new BatchDecoder(model);
         var running = new List<DecodeSequence>();
         var all = new DecodeSequence?[requests.Length];
@@ -67,17 +71,11 @@ public sealed class ContinuousBatchingTests
         {
             for (int i = 0; i < requests.Length; i++)
                 if (all[i] is null && requests[i].JoinAtStep <= step)
-                    running.Add(all[i] = new DecodeSequence(model, tokenizer.Encode(requests[i].Prompt), requests[i].Options));
+                    running.Add(all[i] = new DecodeSequence(model, requests[i].Prompt, requests[i].Options));
             decoder.Step(running);
             running.RemoveAll(s => s.IsFinished);
         }
-        for (int i = 0; i < requests.Length; i++)
-        {
-            Assert.Equal(solo[i].Generated, all[i]!.Generated);
-            if (requests[i].Options.AdaptiveSpeculation) continue;   // its depths follow measured times
-            Assert.Equal(solo[i].Stats.DraftsProposed, all[i]!.Stats.DraftsProposed);
-            Assert.Equal(solo[i].Stats.DraftsAccepted, all[i]!.Stats.DraftsAccepted);
-        }
-        Assert.True(all.Sum(s => s!.Stats.DraftsAccepted.Sum()) >= 10, "the default model's drafts should often be right");
+        Assert.All(all, s => Assert.True(s is { IsFinished: true }, "every request should have joined and finished within 200 steps"));
+        return all!;
     }
 }
