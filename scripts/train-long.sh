@@ -3,7 +3,8 @@
 # with the global layers' RoPE base raised; plain RoPE, no YaRN): a short fine-tune at --context tokens on
 #   - retrieval text (scripts/corpus/retrieval.py): corpus text with facts hidden between its lines and asked for
 #     64 to --context tokens later, so using far-back context pays, and
-#   - a replay of long contiguous stretches of every pre-training source, so prose and code are not forgotten;
+#   - a replay of long contiguous stretches of every pre-training source, so prose and code are not forgotten (a
+#     third of the tokens);
 # then issue 14's passkey evaluation at 1k/4k/16k/32k tokens (mimo eval --passkey; its wording and filler are not in
 # the training text).
 #
@@ -51,9 +52,9 @@ if [[ $eval_only == 0 ]]; then
 
   stage="$root/.cache/long"
   rm -rf "$stage/text" "$stage/packed" && mkdir -p "$stage/text"
-  # Half the tokens the stage trains on as retrieval text, at ~3 chars a token; the other half replay.
-  chars=$(( steps * batch * context * 3 / 2 ))
-  python3 "$root/scripts/corpus/retrieval.py" "$corpus/text" "$stage/text/retrieval.txt" "$chars" "$context" 1
+  # Two thirds of the tokens the stage trains on as retrieval text (at ~3 chars a token), one third replay.
+  chars=$(( steps * batch * context ))
+  python3 "$root/scripts/corpus/retrieval.py" "$corpus/text" "$stage/text/retrieval.txt" "$(( 2 * chars ))" "$context" 1
   # The replay: a contiguous stretch of every source, in proportion to its size, cut at line breaks.
   python3 - "$corpus/text" "$stage/text/replay.txt" "$chars" <<'PY'
 import pathlib, random, sys

@@ -8,13 +8,14 @@
 # - The distance from a fact to its question is log-uniform between 64 and MAX_TOKENS tokens (counted at ~3 chars a
 #   token, this corpus's rate), so short and long ranges are trained alike.
 # - Several facts are open at once, with different owners and things, so the cue has to be matched, not just the
-#   last number copied. A third of the questions answer without restating the cue ("It is 48213."), which needs the
+#   last number copied. Half the things are random word pairs from the corpus, so any repeated phrase works as a cue. A third of the questions answer without restating the cue ("It is 48213."), which needs the
 #   fact retrieved by meaning rather than by the repeated phrase.
 # - The passkey test's own wording ("pass key", its filler sentences) never appears here, so that evaluation measures
 #   transfer to a prompt the model was not trained on.
 # Deterministic for a seed; stdlib only.
 #   usage: retrieval.py CORPUS_TEXT_DIR OUT.txt [CHARS] [MAX_TOKENS] [SEED]
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -42,19 +43,22 @@ def number():
 
 
 def fact_text(owner, thing, value):
+    name = f"{thing} of {owner}" if owner else thing
     return rng.choice([
-        f"The {thing} of {owner} is {value}.",
-        f"The {thing} of {owner} is {value}. Remember it.",
-        f"Note that the {thing} of {owner} is {value}.",
+        f"The {name} is {value}.",
+        f"The {name} is {value}. Remember it.",
+        f"The {name} is {value}. Remember it. {value} is the {name}.",
+        f"Note that the {name} is {value}.",
     ])
 
 
 def question_text(owner, thing, value):
+    name = f"{thing} of {owner}" if owner else thing
     return rng.choice([
-        f"What is the {thing} of {owner}? The {thing} of {owner} is {value}.",
-        f"What is the {thing} of {owner}? The {thing} of {owner} is {value}.",
-        f"Recall the {thing} of {owner}. It is {value}.",
-        f"The {thing} of {owner}, mentioned earlier, is {value}.",
+        f"What is the {name}? The {name} is {value}.",
+        f"What is the {name}? The {name} is {value}.",
+        f"Recall the {name}. It is {value}.",
+        f"The {name}, mentioned earlier, is {value}.",
     ])
 
 
@@ -62,6 +66,12 @@ sources = sorted(corpus.glob("*.txt"))
 texts = {p.stem: p.read_text(encoding="utf-8") for p in sources}
 names = sorted(texts)
 weights = [len(texts[n]) for n in names]
+# Half the facts name their thing with two words drawn from the corpus ("the harbour lantern"), so what is learned is
+# to find whatever phrase the question repeats, not a fixed list of phrases. The passkey test's words are left out.
+counts = {}
+for word in re.findall(r"\b[a-z]{3,10}\b", texts[names[0]] + texts[names[-1]]):
+    counts[word] = counts.get(word, 0) + 1
+WORDS = sorted(w for w, n in counts.items() if n >= 5 and w not in {"pass", "key", "keys", "passkey", "remember"})
 
 out, written = [], 0
 while written < total_chars:
@@ -82,8 +92,11 @@ while written < total_chars:
             pos += len(pieces[-1]) + 1
             open_facts.remove(f)
         if rng.random() < 0.08 and len(open_facts) < 12:
-            owner = f"{rng.choice(FIRST)} {rng.choice(LAST)}" if rng.random() < 0.7 else rng.choice(PLACES)
-            thing = rng.choice(THINGS)
+            if rng.random() < 0.5:
+                owner, thing = None, f"{rng.choice(WORDS)} {rng.choice(WORDS)}"
+            else:
+                owner = f"{rng.choice(FIRST)} {rng.choice(LAST)}" if rng.random() < 0.7 else rng.choice(PLACES)
+                thing = rng.choice(THINGS)
             if (owner, thing) in used:
                 continue
             used.add((owner, thing))
