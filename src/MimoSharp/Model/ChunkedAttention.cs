@@ -576,23 +576,33 @@ internal static class ChunkedAttention
         }
 
         /// <summary>
-        /// state ⊕= one chunk's result, exactly as a softmax over both: m = max(m, m_c); the state's sum and
-        /// weighted values are scaled by exp(m_old − m) and the chunk's added at exp(m_c − m). One of the two factors
-        /// is exactly 1. Every path folds a row's chunks in chunk order with this, so the bits are the same whether
-        /// the chunks came from a prefill tile or from decoding jobs.
+        /// state ⊕= one chunk's result, exactly as a softmax over both: the larger maximum stays, and the side with the
+        /// smaller one (its sum and weighted values) is scaled by exp(its maximum − the larger) before the two are
+        /// added. Every path folds a row's chunks in chunk order with this, so the bits are the same whether the
+        /// chunks came from a prefill tile or from decoding jobs.
         /// </summary>
         private readonly void Fold(Span<float> state, ReadOnlySpan<float> partial)
         {
             int rep = Rep, vd = shape.VHeadDim;
             for (int i = 0; i < rep; i++)
             {
-                float m = state[2 * i], mc = partial[2 * i], max = Math.Max(m, mc);
-                float a = MathF.Exp(m - max), b = MathF.Exp(mc - max);
-                state[2 * i] = max;
-                state[2 * i + 1] = MathF.FusedMultiplyAdd(partial[2 * i + 1], b, state[2 * i + 1] * a);
+                float m = state[2 * i], mc = partial[2 * i];
                 var weighted = state.Slice(2 * rep + i * vd, vd);
-                VectorMath.Scale(weighted, a);
-                VectorMath.MultiplyAdd(partial.Slice(2 * rep + i * vd, vd), b, weighted);
+                var chunk = partial.Slice(2 * rep + i * vd, vd);
+                if (mc <= m)
+                {
+                    float b = MathF.Exp(mc - m);
+                    state[2 * i + 1] = MathF.FusedMultiplyAdd(partial[2 * i + 1], b, state[2 * i + 1]);
+                    VectorMath.MultiplyAdd(chunk, b, weighted);
+                }
+                else
+                {
+                    float a = MathF.Exp(m - mc);   // 0 for a state that has seen nothing yet (m = −∞)
+                    state[2 * i] = mc;
+                    state[2 * i + 1] = state[2 * i + 1] * a + partial[2 * i + 1];
+                    VectorMath.Scale(weighted, a);
+                    VectorMath.Add(chunk, weighted);
+                }
             }
         }
 
