@@ -11,24 +11,33 @@ namespace MimoSharp.Model;
 
 /// <summary>
 /// The softmax part of grouped-query attention (spec §3) for one segment's query rows, read the way the bytes
-/// want it (flash-decoding): one pass over a KV head's keys and values serves every query head of its group, and
-/// the keys are cut at fixed absolute positions into chunks of <see cref="ChunkKeys"/>, each with its own running
-/// maximum, sum and weighted values, merged exactly at the end (the sink joins at the merge). Chunks are
-/// independent jobs when the step has few rows (decoding a long context splits over the cores along the
-/// sequence); with many rows, a job takes all chunks of one row and KV head. The chunk bounds depend only on
-/// positions, so a row's result is the same however the sequence was split into passes or batched.
+/// want it (flash attention): one pass over a KV head's keys and values serves every query head of its group, and
+/// the keys are cut at fixed absolute positions into chunks of <see cref="ChunkKeys"/>, each with its own maximum,
+/// sum and weighted values, folded into a row's running state in chunk order (the sink starts the state). With
+/// few rows (decoding) the chunks are the parallel jobs, so a long context splits over the cores along the
+/// sequence; with many rows (prefill) a job is a tile of consecutive rows × one KV head that walks the chunks once,
+/// serving every row of the tile from each chunk while its keys and values are in L2. The chunk bounds depend
+/// only on positions and every row folds its chunks in the same order, so a row's result is the same however the
+/// sequence was split into passes, tiles or jobs, or batched.
 /// </summary>
 internal static class ChunkedAttention
 {
     /// <summary>Keys per chunk: a group's scores for one chunk (8 heads × 512) fit in L1.</summary>
     public const int ChunkKeys = 512;
 
+    /// <summary>
+    /// Prefill: the most query rows per tile. A global-layer row of the default model reads 320 bytes per key, so
+    /// a tile of 32 cuts the keys and values it reads from memory 32-fold, to 10 bytes per key per row.
+    /// </summary>
+    private const int MaxTileRows = 32;
+
     /// <summary>Query heads served per pass over a chunk: the lanes of a score vector.</summary>
     private const int Lanes = 8;
 
     // Per-thread scratch of the chunk kernel (no allocation or pool traffic per chunk): scores [key, lane], the
-    // transposed queries [dim, lane], a 16-bit cache's widened keys and values, and a job's chunk results.
-    [ThreadStatic] private static float[]? t_scores, t_queries, t_wideKeys, t_wideValues, t_partials;
+    // transposed queries [dim, lane], a 16-bit cache's widened keys and values, one chunk's results, and the
+    // running states of a tile's rows.
+    [ThreadStatic] private static float[]? t_scores, t_queries, t_wideKeys, t_wideValues, t_partial, t_states;
 
     private static float[] Scratch(ref float[]? buffer, int length)
     {
@@ -44,26 +53,29 @@ internal static class ChunkedAttention
         float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache)
     {
         var job = new Job(shape, window, scoreScale, sinks, q, k, v, o, seg, cache);
-        int rows = seg.Length, groups = shape.NumKvHeads;
+        int rows = seg.Length, groups = shape.NumKvHeads, threads = ComputePool.CurrentThreads;
         int maxChunks = 0;
         for (int r = 0; r < rows; r++) maxChunks = Math.Max(maxChunks, job.LastChunk(r) - job.FirstChunk(r) + 1);
         long work = (long)rows * shape.NumHeads * Math.Min(seg.StartPosition + rows, maxChunks * ChunkKeys) * (shape.HeadDim + shape.VHeadDim);
         bool parallel = work >= 1 << 15;
-        if (maxChunks == 1 || rows * groups >= 2 * ComputePool.CurrentThreads)
+        if (maxChunks == 1 || rows * groups >= 2 * threads)
         {
-            // Each (row, group) job runs its chunks in order and merges them.
-            if (parallel) ComputePool.For(rows * groups, ref job);
-            else for (int j = 0; j < rows * groups; j++) job.Run(j);
+            // Tiles of consecutive rows × one KV head: as many rows as MaxTileRows allows while there are still
+            // two tiles per thread, so the threads even out.
+            job.TileRows = Math.Clamp(rows * groups / (2 * threads), 1, MaxTileRows);
+            int tiles = (rows + job.TileRows - 1) / job.TileRows * groups;
+            if (parallel) ComputePool.For(tiles, ref job);
+            else for (int j = 0; j < tiles; j++) job.Run(j);
             return;
         }
         // Decoding a long context: runs of consecutive chunks of the sequence are the parallel jobs (a few per
-        // thread, so the threads even out; consecutive, so a chunk can fetch the next one's keys ahead), merged after.
+        // thread, so the threads even out; consecutive, so a chunk can fetch the next one's keys ahead), folded after.
         float[] partials = ArrayPool<float>.Shared.Rent(rows * groups * maxChunks * job.PartialFloats);
         try
         {
             job.Shared = partials;
             job.MaxChunks = maxChunks;
-            job.PartChunks = (maxChunks + 4 * ComputePool.CurrentThreads - 1) / (4 * ComputePool.CurrentThreads);
+            job.PartChunks = (maxChunks + 4 * threads - 1) / (4 * threads);
             int parts = (maxChunks + job.PartChunks - 1) / job.PartChunks;
             if (parallel) ComputePool.For(rows * groups * parts, ref job);
             else for (int j = 0; j < rows * groups * parts; j++) job.Run(j);
@@ -104,16 +116,22 @@ internal static class ChunkedAttention
     private struct Job(AttentionShape shape, int window, float scoreScale, float[]? sinks,
         float[] q, float[] k, float[] v, float[] o, BatchLayout.Segment seg, LayerKvCache cache) : IParallelBody
     {
-        /// <summary>Decoding only: every (row, group)'s chunk results, <see cref="MaxChunks"/> each; null = one job per (row, group).</summary>
+        /// <summary>Decoding only: every (row, group)'s chunk results, <see cref="MaxChunks"/> each; null = tiles of rows.</summary>
         public float[]? Shared;
         public int MaxChunks;
 
         /// <summary>Decoding only: consecutive chunks per job.</summary>
         public int PartChunks;
 
+        /// <summary>Prefill: consecutive rows per tile.</summary>
+        public int TileRows;
+
         private readonly int Rep => shape.QueriesPerKvHead;
 
-        /// <summary>Per chunk and group: each query head's maximum, sum and weighted values.</summary>
+        /// <summary>
+        /// Per chunk and group: each query head's maximum and sum of exp, then its weighted values. A row's running
+        /// state over the chunks folded so far has the same layout.
+        /// </summary>
         public readonly int PartialFloats => Rep * (2 + shape.VHeadDim);
 
         private readonly int Position(int row) => seg.StartPosition + row;
@@ -127,19 +145,71 @@ internal static class ChunkedAttention
 
         public readonly void Run(int job)
         {
-            int groups = shape.NumKvHeads, f = PartialFloats;
             if (Shared is null)
             {
-                int row = job / groups, group = job % groups, c0 = FirstChunk(row), chunks = LastChunk(row) - c0 + 1;
-                float[] local = Scratch(ref t_partials, chunks * f);
-                for (int c = 0; c < chunks; c++) Chunk(row, group, c0 + c, local.AsSpan(c * f, f), fetchNext: c + 1 < chunks);
-                Merge(row, group, local.AsSpan(0, chunks * f));
+                Tile(job / shape.NumKvHeads, job % shape.NumKvHeads);
                 return;
             }
+            int groups = shape.NumKvHeads, f = PartialFloats;
             int parts = (MaxChunks + PartChunks - 1) / PartChunks, rowGroup = job / parts, first = job % parts * PartChunks;
             int r = rowGroup / groups, g = rowGroup % groups, last = Math.Min(first + PartChunks, LastChunk(r) - FirstChunk(r) + 1) - 1;
             for (int index = first; index <= last; index++)
-                Chunk(r, g, FirstChunk(r) + index, Shared.AsSpan((rowGroup * MaxChunks + index) * f, f), fetchNext: index < last);
+                Chunk(r, g, FirstChunk(r) + index, Shared.AsSpan((rowGroup * MaxChunks + index) * f, f), widened: false, fetchNext: index < last);
+        }
+
+        /// <summary>
+        /// Prefill: a tile of consecutive rows × one KV head. The tile walks its chunks once in order; each chunk
+        /// serves every row that sees it (a 16-bit cache's chunk is widened once for all of them), and each row
+        /// folds the chunk's result into its running state at once, so the tile holds one chunk's result and a
+        /// state per row, never a row's chunks side by side. The keys and values of a chunk (160 KB for the default
+        /// model's global layer, 655 KB at MiMo-V2-Flash's widths) stay in the 1 MB L2 from the first row to the
+        /// last, so memory is read once per tile, not once per row.
+        /// </summary>
+        private readonly void Tile(int tile, int group)
+        {
+            int f = PartialFloats, r0 = tile * TileRows, r1 = Math.Min(r0 + TileRows, seg.Length) - 1;
+            float[] states = Scratch(ref t_states, (r1 - r0 + 1) * f), partial = Scratch(ref t_partial, f);
+            for (int r = r0; r <= r1; r++) Start(group, states.AsSpan((r - r0) * f, f));
+            for (int c = FirstChunk(r0); c <= LastChunk(r1); c++)
+            {
+                // The rows that see chunk c: first and last chunks grow with the row.
+                int ra = r0, rb = r1;
+                while (LastChunk(ra) < c) ra++;
+                while (FirstChunk(rb) > c) rb--;
+                bool widened = false;
+                int from = Math.Max(c * ChunkKeys, FirstKey(ra)), to = Math.Min(Math.Min(c * ChunkKeys + ChunkKeys - 1, Position(rb)), seg.StartPosition - 1);
+                if (cache.HalfFormat is not null && from <= to)
+                {
+                    cache.CheckHeld(from);
+                    cache.CheckHeld(to);
+                    Widen(group, c, from, to);
+                    widened = true;
+                }
+                for (int r = ra; r <= rb; r++)
+                {
+                    // The last row's pass over the values fetches the next chunk's keys.
+                    Chunk(r, group, c, partial.AsSpan(0, f), widened, fetchNext: r == rb && c < LastChunk(r));
+                    Fold(states.AsSpan((r - r0) * f, f), partial.AsSpan(0, f));
+                }
+            }
+            for (int r = r0; r <= r1; r++) Finish(r, group, states.AsSpan((r - r0) * f, f));
+        }
+
+        /// <summary>
+        /// A 16-bit cache: the group's cached keys and values of positions <paramref name="from"/>..<paramref name="to"/>
+        /// of a chunk widened into float32 scratch at their place in the chunk (the bytes from memory are halved; the
+        /// arithmetic is the float32 kernel's on the same numbers). The caller has checked the range.
+        /// </summary>
+        private readonly void Widen(int group, int chunk, int from, int to)
+        {
+            int hd = shape.HeadDim, vd = shape.VHeadDim, c0 = chunk * ChunkKeys;
+            var format = cache.HalfFormat!.Value;
+            float[] wideKeys = Scratch(ref t_wideKeys, ChunkKeys * hd), wideValues = Scratch(ref t_wideValues, ChunkKeys * vd);
+            for (int j = from; j <= to; j++)
+            {
+                HalfFloats.Decode(ref Unsafe.Add(ref cache.KeyRef16(j), group * hd), ref wideKeys[(j - c0) * hd], hd, format);
+                HalfFloats.Decode(ref Unsafe.Add(ref cache.ValueRef16(j), group * vd), ref wideValues[(j - c0) * vd], vd, format);
+            }
         }
 
         /// <summary>
@@ -148,12 +218,13 @@ internal static class ChunkedAttention
         /// so one load of a key or value serves every head of the block, scores need no horizontal adds, and the
         /// softmax's max and sums run down the keys lane by lane. While the scores are computed the chunk's values are
         /// fetched into cache, and while the values are summed the next chunk's cached keys (when
-        /// <paramref name="fetchNext"/>), so memory is read while the arithmetic runs. Every lane is its own chain of
+        /// <paramref name="fetchNext"/>), so memory is read while the arithmetic runs. A 16-bit cache's keys and
+        /// values come from the widened copy in scratch, made here unless the caller has <paramref name="widened"/> them. Every lane is its own chain of
         /// operations in key order, so a head's bits depend neither on the vector width nor on how the keys are cut
         /// into runs or blocks.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Chunk(int row, int group, int chunk, Span<float> partial, bool fetchNext)
+        private readonly void Chunk(int row, int group, int chunk, Span<float> partial, bool widened, bool fetchNext)
         {
             int hd = shape.HeadDim, vd = shape.VHeadDim, rep = Rep, heads = shape.NumHeads;
             int p = Position(row), c0 = chunk * ChunkKeys, j0 = Math.Max(FirstKey(row), c0), j1 = Math.Min(p, c0 + ChunkKeys - 1);
@@ -165,18 +236,13 @@ internal static class ChunkedAttention
                 cache.CheckHeld(j0);
                 cache.CheckHeld(j0 + cached - 1);
             }
-            // A 16-bit cache: the chunk's cached keys and values of this group widened once into float32 scratch
-            // (the bytes from memory are halved; the arithmetic is the float32 kernel's on the same numbers).
+            // A 16-bit cache reads the chunk's cached keys and values from their widened copy (the tile's, or made here).
             float[]? wideKeys = null, wideValues = null;
-            if (cached > 0 && cache.HalfFormat is HalfFormat format)
+            if (cached > 0 && cache.HalfFormat is not null)
             {
-                wideKeys = Scratch(ref t_wideKeys, ChunkKeys * hd);
-                wideValues = Scratch(ref t_wideValues, ChunkKeys * vd);
-                for (int j = j0; j < j0 + cached; j++)
-                {
-                    HalfFloats.Decode(ref Unsafe.Add(ref cache.KeyRef16(j), group * hd), ref wideKeys[(j - j0) * hd], hd, format);
-                    HalfFloats.Decode(ref Unsafe.Add(ref cache.ValueRef16(j), group * vd), ref wideValues[(j - j0) * vd], vd, format);
-                }
+                if (!widened) Widen(group, chunk, j0, j0 + cached - 1);
+                wideKeys = t_wideKeys;
+                wideValues = t_wideValues;
             }
             // Runs of positions whose keys and values lie at a fixed stride: the cache up to its ring's end or
             // the pass's first row, the rest of the ring, then this pass's rows (at most three: a row sees at
@@ -210,8 +276,8 @@ internal static class ChunkedAttention
                 var max = minusInfinity;
                 for (int r = 0; r < runCount; r += 2)
                 {
-                    ref float keys = ref KeysOfRun(runs[r], group, j0, wideKeys, out int ks);
-                    ref float values = ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs);
+                    ref float keys = ref KeysOfRun(runs[r], group, c0, wideKeys, out int ks);
+                    ref float values = ref ValuesOfRun(runs[r], group, c0, wideValues, out int vs);
                     int j = runs[r], end = runs[r + 1];
                     for (; j + 15 <= end; j += 16)
                     {
@@ -272,7 +338,7 @@ internal static class ChunkedAttention
                     sums.Clear();
                     for (int r = 0; r < runCount; r += 2)
                     {
-                        ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
+                        ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, c0, wideValues, out int vs), d0);
                         int from = runs[r] - c0;
                         Values16(ref values, vs, ref Unsafe.Add(ref s0, from * Lanes), runs[r + 1] - runs[r] + 1, ref sums[0],
                             ref Unsafe.Add(ref nextKeys, from * fetchStride), fetchStride, hd, fetch - from);
@@ -286,7 +352,7 @@ internal static class ChunkedAttention
                         float acc = 0;
                         for (int r = 0; r < runCount; r += 2)
                         {
-                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, j0, wideValues, out int vs), d0);
+                            ref float values = ref Unsafe.Add(ref ValuesOfRun(runs[r], group, c0, wideValues, out int vs), d0);
                             for (int j = runs[r]; j <= runs[r + 1]; j++)
                                 acc = MathF.FusedMultiplyAdd(Unsafe.Add(ref values, (j - runs[r]) * vs), Unsafe.Add(ref s0, (j - c0) * Lanes + l), acc);
                         }
@@ -495,47 +561,86 @@ internal static class ChunkedAttention
         }
 
         /// <summary>
-        /// Joins a row's chunks (their results consecutive in <paramref name="partials"/>, first chunk first) for the
-        /// query heads of one KV head, with each head's sink, into o.
+        /// A row's running state before its first chunk, for the query heads of one KV head: the sink as a key
+        /// scored sink[h] with a zero value (maximum sink, sum exp(0) = 1), or no keys at all (maximum −∞, sum 0).
         /// </summary>
-        public readonly void Merge(int row, int group, ReadOnlySpan<float> partials)
+        private readonly void Start(int group, Span<float> state)
         {
-            int vd = shape.VHeadDim, rep = Rep, t = seg.FirstRow + row, ow = shape.NumHeads * vd, f = PartialFloats;
-            int chunks = LastChunk(row) - FirstChunk(row) + 1;
+            int rep = Rep;
             for (int i = 0; i < rep; i++)
             {
-                int h = group * rep + i;
-                float sink = sinks is null ? float.NegativeInfinity : sinks[h];
-                float m = sink;
-                for (int c = 0; c < chunks; c++) m = Math.Max(m, partials[c * f + 2 * i]);
-                var oh = new Span<float>(o, t * ow + h * vd, vd);
-                oh.Clear();
-                float denom = 0;
-                for (int c = 0; c < chunks; c++)
-                {
-                    var partial = partials.Slice(c * f, f);
-                    float w = MathF.Exp(partial[2 * i] - m);
-                    denom += w * partial[2 * i + 1];
-                    VectorMath.MultiplyAdd(partial.Slice(2 * rep + i * vd, vd), w, oh);
-                }
-                if (sinks is not null) denom += MathF.Exp(sink - m);
-                VectorMath.Scale(oh, 1f / denom);
+                state[2 * i] = sinks is null ? float.NegativeInfinity : sinks[group * rep + i];
+                state[2 * i + 1] = sinks is null ? 0f : 1f;
             }
+            state[(2 * rep)..].Clear();
+        }
+
+        /// <summary>
+        /// state ⊕= one chunk's result, exactly as a softmax over both: the larger maximum stays, and the side with the
+        /// smaller one (its sum and weighted values) is scaled by exp(its maximum − the larger) before the two are
+        /// added. Every path folds a row's chunks in chunk order with this, so the bits are the same whether the
+        /// chunks came from a prefill tile or from decoding jobs.
+        /// </summary>
+        private readonly void Fold(Span<float> state, ReadOnlySpan<float> partial)
+        {
+            int rep = Rep, vd = shape.VHeadDim;
+            for (int i = 0; i < rep; i++)
+            {
+                float m = state[2 * i], mc = partial[2 * i];
+                var weighted = state.Slice(2 * rep + i * vd, vd);
+                var chunk = partial.Slice(2 * rep + i * vd, vd);
+                if (mc <= m)
+                {
+                    float b = MathF.Exp(mc - m);
+                    state[2 * i + 1] = MathF.FusedMultiplyAdd(partial[2 * i + 1], b, state[2 * i + 1]);
+                    VectorMath.MultiplyAdd(chunk, b, weighted);
+                }
+                else
+                {
+                    float a = MathF.Exp(m - mc);   // 0 for a state that has seen nothing yet (m = −∞)
+                    state[2 * i] = mc;
+                    state[2 * i + 1] = state[2 * i + 1] * a + partial[2 * i + 1];
+                    VectorMath.Scale(weighted, a);
+                    VectorMath.Add(chunk, weighted);
+                }
+            }
+        }
+
+        /// <summary>o[row, head] = the state's weighted values over its sum, for the query heads of one KV head.</summary>
+        private readonly void Finish(int row, int group, ReadOnlySpan<float> state)
+        {
+            int vd = shape.VHeadDim, rep = Rep, ow = shape.NumHeads * vd, t = seg.FirstRow + row;
+            for (int i = 0; i < rep; i++)
+            {
+                var oh = new Span<float>(o, t * ow + (group * rep + i) * vd, vd);
+                state.Slice(2 * rep + i * vd, vd).CopyTo(oh);
+                VectorMath.Scale(oh, 1f / state[2 * i + 1]);
+            }
+        }
+
+        /// <summary>Decoding: folds a row's chunk results (consecutive in <paramref name="partials"/>, first chunk first) into o.</summary>
+        public readonly void Merge(int row, int group, ReadOnlySpan<float> partials)
+        {
+            int f = PartialFloats, chunks = LastChunk(row) - FirstChunk(row) + 1;
+            var state = Scratch(ref t_states, f).AsSpan(0, f);
+            Start(group, state);
+            for (int c = 0; c < chunks; c++) Fold(state, partials.Slice(c * f, f));
+            Finish(row, group, state);
         }
 
         /// <summary>
         /// The first float of the group's key (or value) at a run's first position, and the stride from one position to
         /// the next: this pass's rows from k (v), a float32 cache in place, a 16-bit cache from the chunk's widened
-        /// copy (whose first position is <paramref name="j0"/>). Unchecked.
+        /// copy (whose first slot is the chunk's first position, <paramref name="c0"/>). Unchecked.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private readonly ref float RunStart(bool values, int position, int group, int j0, float[]? wide, out int stride)
+        private readonly ref float RunStart(bool values, int position, int group, int c0, float[]? wide, out int stride)
         {
             int width = values ? shape.VHeadDim : shape.HeadDim;
             if (wide is not null && position < seg.StartPosition)
             {
                 stride = width;
-                return ref wide[(position - j0) * width];
+                return ref wide[(position - c0) * width];
             }
             stride = shape.NumKvHeads * width;
             if (position >= seg.StartPosition)
@@ -543,10 +648,10 @@ internal static class ChunkedAttention
             return ref Unsafe.Add(ref values ? ref cache.ValueRef(position) : ref cache.KeyRef(position), group * width);
         }
 
-        private readonly ref float KeysOfRun(int position, int group, int j0, float[]? wide, out int stride) =>
-            ref RunStart(values: false, position, group, j0, wide, out stride);
+        private readonly ref float KeysOfRun(int position, int group, int c0, float[]? wide, out int stride) =>
+            ref RunStart(values: false, position, group, c0, wide, out stride);
 
-        private readonly ref float ValuesOfRun(int position, int group, int j0, float[]? wide, out int stride) =>
-            ref RunStart(values: true, position, group, j0, wide, out stride);
+        private readonly ref float ValuesOfRun(int position, int group, int c0, float[]? wide, out int stride) =>
+            ref RunStart(values: true, position, group, c0, wide, out stride);
     }
 }

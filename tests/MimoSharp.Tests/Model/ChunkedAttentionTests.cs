@@ -6,9 +6,9 @@ using MimoSharp.Tensors;
 namespace MimoSharp.Tests.Model;
 
 /// <summary>
-/// Attention over contexts longer than a key chunk and than the window: the chunked softmax with its merge equals
-/// a float64 reference, and a row's bits do not depend on how the sequence was cut into passes (one prefill,
-/// token by token as in decoding, uneven chunks) nor on the number of threads.
+/// Attention over contexts longer than a key chunk and than the window: the chunked softmax with its fold equals
+/// a float64 reference, and a row's bits do not depend on how the sequence was cut into passes (one prefill in
+/// tiles of rows, token by token as in decoding, uneven chunks) nor on the number of threads.
 /// </summary>
 public sealed class ChunkedAttentionTests
 {
@@ -151,6 +151,41 @@ public sealed class ChunkedAttentionTests
             {
                 MimoSharp.Tensors.ComputePool.Threads = threads;
                 Assert.Equal(whole, RunInPasses(shape, 0, sinks, q, k, v, 1));
+            }
+        }
+        finally
+        {
+            MimoSharp.Tensors.ComputePool.Threads = saved;
+        }
+    }
+
+    public static TheoryData<KvCacheDtype, int, bool, Heads> TiledPrefills() => new()
+    {
+        { KvCacheDtype.F32, 0, true, Heads.Wide },     // global with sinks, two blocks of lanes
+        { KvCacheDtype.F32, 128, true, Heads.Even },   // sliding window: a tile's late rows have left chunks its early rows see
+        { KvCacheDtype.F32, 700, false, Heads.Ragged },
+        { KvCacheDtype.BF16, 0, true, Heads.Even },    // a 16-bit cache's chunk widened once for the whole tile
+        { KvCacheDtype.F16, 128, true, Heads.Wide },
+    };
+
+    [Theory]
+    [MemberData(nameof(TiledPrefills))]
+    public void ATiledPrefillGivesEachRowTheBitsOfOneRowPerPass(KvCacheDtype dtype, int window, bool sink, Heads heads)
+    {
+        var (shape, q, k, v, sinks) = Inputs(sink, heads);
+        // One row per pass never tiles: each chunk is its own job and the row folds them after.
+        var oneRowPerPass = RunInPasses(shape, window, sinks, q, k, v, 1, dtype);
+        int saved = MimoSharp.Tensors.ComputePool.Threads;
+        try
+        {
+            // The thread count sets the rows per tile (1 thread: 32; 3 threads: fewer), so tiles start at other rows.
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                MimoSharp.Tensors.ComputePool.Threads = threads;
+                // The whole prefill in one pass; a second pass starting mid-chunk at 1,000 over three cached chunks;
+                // passes of 37 rows (tiles of 18 on 2 threads), whose tiles straddle chunk bounds.
+                foreach (int pass in new[] { Length, 1000, 37 })
+                    Assert.Equal(oneRowPerPass, RunInPasses(shape, window, sinks, q, k, v, pass, dtype));
             }
         }
         finally
