@@ -13,10 +13,14 @@ namespace MimoSharp.Inference;
 /// </summary>
 public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = null)
 {
-    // Reused across steps so that decoding does not allocate per token.
+    // Reused across steps so that a decoding step allocates nothing.
     private float[] _hidden = [], _picked = [], _logits = [];
+    private int[] _tokens = [];
+    private BatchLayout.Segment[] _segments = [];
+    private readonly BatchLayout _layout = new();
     private readonly BatchDrafter _drafter = new(model);
-    private readonly List<DecodeSequence> _adaptive = [];
+    private readonly List<DecodeSequence> _active = [], _adaptive = [];
+    private readonly List<SequenceCaches> _caches = [];
     private AdaptiveDraftLength? _policy = policy;
 
     public MimoModel Model => model;
@@ -32,9 +36,10 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
         new(maxDepth, (batch, context, plainSeconds) => DecodeRoofline.Calibrated(model, batch, context, plainSeconds),
             model.Config.SlidingWindow, model.Layers.Count);
 
-    private static float[] Fit(ref float[] buffer, int length)
+    /// <summary>The buffer, grown (contents kept: the step's tokens are appended sequence by sequence) to hold length.</summary>
+    private static T[] Fit<T>(ref T[] buffer, int length)
     {
-        if (buffer.Length < length) buffer = new float[length];
+        if (buffer.Length < length) Array.Resize(ref buffer, Math.Max(length, 2 * buffer.Length));
         return buffer;
     }
 
@@ -44,8 +49,9 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
     /// <summary>A step whose adaptive sequences draft <paramref name="adaptiveDepth"/> deep (tests script depths with it); null: the policy's choice.</summary>
     internal void Step(IReadOnlyList<DecodeSequence> sequences, int? adaptiveDepth)
     {
-        var active = new List<DecodeSequence>(sequences.Count);
-        foreach (var s in sequences) if (!s.IsFinished) active.Add(s);
+        var active = _active;
+        active.Clear();
+        for (int i = 0; i < sequences.Count; i++) if (!sequences[i].IsFinished) active.Add(sequences[i]);
         if (active.Count == 0) return;
 
         // The adaptive sequences' depth: one for the batch (its step time is shared), from the policy's measured costs.
@@ -68,22 +74,22 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
         // Drafts first, then one main pass verifies every sequence's rows.
         long stepStarted = Stopwatch.GetTimestamp();
         bool caughtUp = _drafter.Draft(active, depth);
-        var clock = Stopwatch.StartNew();
+        long passStarted = Stopwatch.GetTimestamp();
         int h = model.HiddenSize, v = model.VocabSize;
-        var rows = new int[active.Count][];
-        var segments = new BatchLayout.Segment[active.Count];
+        var segments = Fit(ref _segments, active.Count);
+        _caches.Clear();
         int total = 0, logitRows = 0;
         for (int i = 0; i < active.Count; i++)
         {
-            rows[i] = active[i].PrepareStep(out int start);
-            segments[i] = new BatchLayout.Segment(total, rows[i].Length, start);
-            total += rows[i].Length;
+            var rows = active[i].PrepareStep(out int start);
+            rows.CopyTo(Fit(ref _tokens, total + rows.Length).AsSpan(total));
+            segments[i] = new BatchLayout.Segment(total, rows.Length, start);
+            total += rows.Length;
             logitRows += active[i].LogitRows;
+            _caches.Add(active[i].Caches);
         }
-        var tokens = new int[total];
-        for (int i = 0; i < active.Count; i++) rows[i].CopyTo(tokens, segments[i].FirstRow);
         var hidden = Fit(ref _hidden, total * h);
-        model.Forward(tokens, new BatchLayout(segments), active.Select(s => s.Caches).ToArray(), hidden.AsSpan(0, total * h));
+        model.Forward(_tokens.AsSpan(0, total), _layout.Set(segments.AsSpan(0, active.Count)), _caches, hidden.AsSpan(0, total * h));
 
         // Logits only for the rows that need them: the last prompt row of a prefill, every row of a verify step.
         var picked = Fit(ref _picked, logitRows * h);
@@ -94,14 +100,15 @@ public sealed class BatchDecoder(MimoModel model, AdaptiveDraftLength? policy = 
             r += need;
         }
         var logits = Fit(ref _logits, logitRows * v);
-        model.Logits(picked, logitRows, logits);
-        double seconds = clock.Elapsed.TotalSeconds;
+        model.Logits(picked.AsSpan(0, logitRows * h), logitRows, logits.AsSpan(0, logitRows * v));
+        double seconds = Stopwatch.GetElapsedTime(passStarted).TotalSeconds;
         for (int i = 0, r = 0; i < active.Count; i++)
         {
             int need = active[i].LogitRows;
             active[i].CompleteStep(hidden.AsSpan(segments[i].FirstRow * h, segments[i].Length * h), logits.AsSpan(r * v, need * v), seconds);
             r += need;
         }
+        _caches.Clear();   // no references kept to sequences that may finish before the next step
         if (adaptive == 0 || adaptiveDepth is not null) return;
         int emitted = 0;
         foreach (var s in _adaptive)

@@ -12,7 +12,8 @@ namespace MimoSharp.Inference;
 /// </summary>
 internal sealed class BatchDrafter(MimoModel model)
 {
-    // Reused from step to step (a step's only allocations are its pass layouts).
+    // Reused from step to step, so that drafting allocates nothing.
+    private readonly BatchLayout _layout = new();
     private readonly List<DecodeSequence> _drafting = [];
     private readonly List<SequenceCaches> _caches = [];
     private BatchLayout.Segment[] _segments = [];
@@ -36,7 +37,7 @@ internal sealed class BatchDrafter(MimoModel model)
     {
         int depths = 0;
         bool caughtUp = false;
-        foreach (var s in sequences) depths = Math.Max(depths, s.PlanDrafts(adaptiveDepth));
+        for (int i = 0; i < sequences.Count; i++) depths = Math.Max(depths, sequences[i].PlanDrafts(adaptiveDepth));
         int h = model.HiddenSize, v = model.VocabSize;
         for (int depth = 0; depth < depths; depth++)
         {
@@ -44,8 +45,9 @@ internal sealed class BatchDrafter(MimoModel model)
             _drafting.Clear();
             _caches.Clear();
             int rows = 0;
-            foreach (var s in sequences)
+            for (int i = 0; i < sequences.Count; i++)
             {
+                var s = sequences[i];
                 if (s.PlannedDrafts <= depth) continue;
                 if (s.Drafter is not MtpDrafter mtp)
                 {
@@ -67,7 +69,7 @@ internal sealed class BatchDrafter(MimoModel model)
             if (_drafting.Count == 0) continue;
             var output = Fit(ref _output, rows * h);
             model.MtpForward(depth, _ids.AsSpan(0, rows), _hidden.AsSpan(0, rows * h),
-                new BatchLayout(_segments.AsSpan(0, _drafting.Count).ToArray()), _caches, output.AsSpan(0, rows * h));
+                _layout.Set(_segments.AsSpan(0, _drafting.Count)), _caches, output.AsSpan(0, rows * h));
             // Logits of each sequence's last row only: the draft is the token after it.
             int n = _drafting.Count;
             var last = Fit(ref _last, n * h);
@@ -82,6 +84,8 @@ internal sealed class BatchDrafter(MimoModel model)
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             for (int i = 0; i < n; i++) _drafting[i].AddDraft(depth, logits.AsSpan(i * v, v), seconds);
         }
+        _drafting.Clear();   // no references kept to sequences that may finish before the next step
+        _caches.Clear();
         return caughtUp;
     }
 }

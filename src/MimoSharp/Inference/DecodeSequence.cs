@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MimoSharp.Model;
 using MimoSharp.Tensors;
 
@@ -31,8 +32,9 @@ public sealed class DecodeSequence
     private readonly IDraftSource? _drafter;
     private readonly HashSet<int> _stop;
     private readonly List<int> _tokens;     // prompt, emitted tokens, then this step's drafts
-    private readonly List<int> _generated = [];
-    private readonly List<int> _lastEmitted = [];
+    private readonly List<int> _generated;
+    private readonly List<int> _lastEmitted;
+    private readonly HistoryView _history;  // the penalty's view of _tokens during verification
     private readonly float[] _probs, _draftProbs, _scratch, _logits;
     private readonly int _k, _maxPos;
     private int _n;                          // positions in the main cache; _tokens[_n] is the pending token
@@ -68,7 +70,13 @@ public sealed class DecodeSequence
         Caches = model.CreateCaches(lookahead: _k);
         _drafter = _k == 0 ? null : draftSource?.Invoke(Caches) ?? new MtpDrafter(model, Caches, _k);
         _stop = new HashSet<int>(options.StopTokens);
-        _tokens = new List<int>(prompt);
+        // Sized for the whole generation up front (4 bytes a token), so that steps do not grow them.
+        int budget = Math.Max(0, Math.Min(options.MaxTokens, _maxPos - prompt.Count));
+        _tokens = new List<int>(prompt.Count + budget + _k + 1);
+        for (int i = 0; i < prompt.Count; i++) _tokens.Add(prompt[i]);
+        _generated = new List<int>(budget);
+        _lastEmitted = new List<int>(_k + 1);
+        _history = new HistoryView(_tokens);
         int v = model.VocabSize;
         _probs = new float[v];
         _draftProbs = new float[Math.Max(_k, 1) * v];
@@ -108,19 +116,23 @@ public sealed class DecodeSequence
     /// <summary>The chunk of the prompt this step runs, or 0 once the prefill is done.</summary>
     private int PrefillChunk => _prefilled ? 0 : Math.Min(Options.PrefillChunk, Prompt.Count - _prefillDone);
 
-    /// <summary>First half of a step, after <see cref="PlanDrafts"/> and the drafts: the rows the main model must run.</summary>
-    internal int[] PrepareStep(out int startPosition)
+    /// <summary>
+    /// First half of a step, after <see cref="PlanDrafts"/> and the drafts: the rows the main model must run (a view of
+    /// this sequence's tokens, valid until <see cref="CompleteStep"/>).
+    /// </summary>
+    internal ReadOnlySpan<int> PrepareStep(out int startPosition)
     {
         _lastEmitted.Clear();
+        var tokens = CollectionsMarshal.AsSpan(_tokens);
         if (!_prefilled)
         {
             // Long prompts go in chunks: bounded activation memory, and other sequences keep decoding between them.
             startPosition = _prefillDone;
             _chunk = PrefillChunk;
-            return _tokens.GetRange(_prefillDone, _chunk).ToArray();
+            return tokens.Slice(_prefillDone, _chunk);
         }
         startPosition = _n;
-        return _tokens.GetRange(_n, _drafts + 1).ToArray();
+        return tokens.Slice(_n, _drafts + 1);
     }
 
     /// <summary>Where this sequence's drafts come from (null without speculation).</summary>
@@ -191,7 +203,7 @@ public sealed class DecodeSequence
         }
 
         int accepted = 0, next = -1;
-        var history = new HistoryView(_tokens);
+        var history = _history;
         for (int i = 0; i <= _drafts; i++)
         {
             history.Count = _n + i + 1;

@@ -50,7 +50,8 @@ public sealed class Generator
         {
             cancellation.ThrowIfCancellationRequested();
             decoder.Step(batch);
-            foreach (int id in sequence.LastEmitted) yield return id;
+            var emitted = sequence.LastEmitted;
+            for (int i = 0; i < emitted.Count; i++) yield return emitted[i];   // indexed: no enumerator allocated per step
         }
         FinishReason = sequence.FinishReason;
     }

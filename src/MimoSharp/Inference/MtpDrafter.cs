@@ -20,6 +20,10 @@ public sealed class MtpDrafter : IDraftSource
     private int[] _pendingIds = [];
     private float[] _pendingHidden = [];
     private int _pendingCount;
+    // DraftLogits' pass (one sequence alone), reused so that drafting allocates nothing.
+    private float[] _output = [];
+    private readonly BatchLayout _layout = new();
+    private readonly SequenceCaches[] _cachesList;
 
     public int Depths => _fed.Length;
 
@@ -30,6 +34,7 @@ public sealed class MtpDrafter : IDraftSource
                 $"speculative depth {depths} exceeds the {model.MtpLayers.Count} MTP layers of this checkpoint");
         _model = model;
         _caches = caches;
+        _cachesList = [caches];
         _fed = Enumerable.Range(0, depths).Select(_ => new List<int>()).ToArray();
         _ringPositions = Math.Max(1, model.Config.SlidingWindow) + 2 * depths + 2;
         _hiddenRing = new float[_ringPositions * model.HiddenSize];
@@ -58,10 +63,12 @@ public sealed class MtpDrafter : IDraftSource
     public void DraftLogits(int depth, int n, IReadOnlyList<int> tokens, Span<float> logits)
     {
         var rows = PrepareRows(depth, n, tokens);
-        var output = new float[rows.Count * _model.HiddenSize];
-        _model.MtpForward(depth, rows.Ids, rows.Hidden, BatchLayout.Single(rows.Start, rows.Count), [_caches], output);
+        int h = _model.HiddenSize;
+        if (_output.Length < rows.Count * h) _output = new float[rows.Count * h];
+        _layout.Set([new BatchLayout.Segment(0, rows.Count, rows.Start)]);
+        _model.MtpForward(depth, rows.Ids, rows.Hidden, _layout, _cachesList, _output.AsSpan(0, rows.Count * h));
         CommitRows(depth);
-        _model.MtpLogits(depth, output.AsSpan((rows.Count - 1) * _model.HiddenSize, _model.HiddenSize), 1, logits);
+        _model.MtpLogits(depth, _output.AsSpan((rows.Count - 1) * h, h), 1, logits);
     }
 
     /// <summary>The rows depth k must run before it drafts: positions Start.., their fused tokens and main hidden states.</summary>

@@ -11,7 +11,8 @@ public sealed class Sampler
 {
     private readonly SamplingOptions _options;
     private readonly Random _random;
-    private int[] _order = [];
+    private ulong[] _order = [];
+    private bool[] _seen = [];
 
     public SamplingOptions Options => _options;
 
@@ -30,12 +31,18 @@ public sealed class Sampler
     {
         float rp = _options.RepetitionPenalty;
         if (rp == 1f) return;
-        var seen = new HashSet<int>();
-        foreach (int id in history)
+        // Each distinct token once: marks in a reused vocabulary-sized array (no set per call), cleared after.
+        if (_seen.Length < logits.Length) _seen = new bool[logits.Length];
+        int count = history.Count;
+        for (int i = 0; i < count; i++)
         {
-            if ((uint)id >= (uint)logits.Length || !seen.Add(id)) continue;
+            int id = history[i];
+            if ((uint)id >= (uint)logits.Length || _seen[id]) continue;
+            _seen[id] = true;
             logits[id] = logits[id] > 0 ? logits[id] / rp : logits[id] * rp;
         }
+        for (int i = 0; i < count; i++)
+            if ((uint)history[i] < (uint)logits.Length) _seen[history[i]] = false;
     }
 
     /// <summary>The greedy choice after the repetition penalty.</summary>
@@ -74,11 +81,12 @@ public sealed class Sampler
         bool needsOrder = (_options.TopK > 0 && _options.TopK < v) || _options.TopP < 1f;
         if (needsOrder)
         {
-            if (_order.Length != v) _order = new int[v];
-            for (int i = 0; i < v; i++) _order[i] = i;
-            var keys = probs[..v].ToArray();
-            // Descending probability, ascending id on ties: a total order, so the kept set is deterministic.
-            Array.Sort(_order, (a, b) => keys[a] != keys[b] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
+            // Descending probability, ascending id on ties: a total order, so the kept set is deterministic. Each key
+            // packs the probability's complemented bits (non-negative floats order as their bits) above the id, so one
+            // sort of integers gives that order without a comparison delegate.
+            if (_order.Length != v) _order = new ulong[v];
+            for (int i = 0; i < v; i++) _order[i] = (ulong)~BitConverter.SingleToUInt32Bits(probs[i]) << 32 | (uint)i;
+            Array.Sort(_order);
             int keep = v;
             if (_options.TopK > 0) keep = Math.Min(keep, _options.TopK);
             if (_options.TopP < 1f)
@@ -86,11 +94,11 @@ public sealed class Sampler
                 double cum = 0;
                 for (int i = 0; i < keep; i++)
                 {
-                    cum += keys[_order[i]];
+                    cum += probs[(int)_order[i]];
                     if (cum >= _options.TopP) { keep = i + 1; break; }
                 }
             }
-            for (int i = keep; i < v; i++) probs[_order[i]] = 0f;
+            for (int i = keep; i < v; i++) probs[(int)_order[i]] = 0f;
         }
         if (_options.MinP > 0f)
         {

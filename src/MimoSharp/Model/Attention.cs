@@ -62,7 +62,7 @@ public sealed class Attention
     /// <paramref name="y"/> [N, H]. <paramref name="caches"/> holds one cache per segment; each
     /// segment's new keys and values are appended to its cache.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, BatchLayout layout, IReadOnlyList<LayerKvCache> caches)
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, BatchLayout layout, ReadOnlySpan<LayerKvCache> caches)
     {
         int n = layout.RowCount;
         int qw = Shape.NumHeads * Shape.HeadDim, kw = KeyWidth, vw = ValueWidth;
@@ -73,17 +73,19 @@ public sealed class Attention
             MatMul.Compute(_q, x, n, q);
             MatMul.Compute(_k, x, n, k);
             MatMul.Compute(_v, x, n, v);
+            var positions = layout.Positions;
             for (int t = 0; t < n; t++)
             {
-                int p = layout.Positions[t];
+                int p = positions[t];
                 _rope.Apply(q.AsSpan(t * qw, qw), Shape.NumHeads, p);
                 _rope.Apply(k.AsSpan(t * kw, kw), Shape.NumKvHeads, p);
             }
             if (_valueScale != 1f) VectorMath.Scale(v.AsSpan(0, n * vw), _valueScale);
 
-            for (int s = 0; s < layout.Segments.Count; s++)
+            var segments = layout.Segments;
+            for (int s = 0; s < segments.Length; s++)
             {
-                var seg = layout.Segments[s];
+                var seg = segments[s];
                 var cache = caches[s];
                 if (cache.Count != seg.StartPosition)
                     throw new InvalidOperationException(

@@ -39,9 +39,13 @@ internal static class ChunkedAttention
     // running states of a tile's rows.
     [ThreadStatic] private static float[]? t_scores, t_queries, t_wideKeys, t_wideValues, t_partial, t_states;
 
+    /// <summary>
+    /// The scratch buffer, grown to hold <paramref name="length"/> floats. It grows at least twofold: a job's chunk results
+    /// grow with the context (one more chunk every 512 positions), and decoding steps should not allocate each time.
+    /// </summary>
     private static float[] Scratch(ref float[]? buffer, int length)
     {
-        if (buffer is null || buffer.Length < length) buffer = new float[length];
+        if (buffer is null || buffer.Length < length) buffer = new float[buffer is null ? length : Math.Max(length, 2 * buffer.Length)];
         return buffer;
     }
 

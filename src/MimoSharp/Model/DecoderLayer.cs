@@ -35,7 +35,7 @@ public sealed class DecoderLayer
     }
 
     /// <param name="routing">When given, receives the experts this layer's MoE chose for every row (routing replay).</param>
-    public void Forward(Span<float> h, BatchLayout layout, IReadOnlyList<LayerKvCache> caches, RecordedRouting? routing = null)
+    public void Forward(Span<float> h, BatchLayout layout, ReadOnlySpan<LayerKvCache> caches, RecordedRouting? routing = null)
     {
         int n = layout.RowCount, d = _inputNorm.Size;
         var pool = ArrayPool<float>.Shared;

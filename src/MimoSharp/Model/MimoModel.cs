@@ -181,18 +181,27 @@ public sealed partial class MimoModel : IDisposable
     {
         if (tokens.Length != layout.RowCount) throw new ArgumentException("one token per row is needed");
         routing?.CheckRows(layout.RowCount);
-        if (caches.Count != layout.Segments.Count) throw new ArgumentException("one cache set per segment is needed");
+        if (caches.Count != layout.Segments.Length) throw new ArgumentException("one cache set per segment is needed");
         foreach (var p in layout.Positions)
             if (p >= Config.MaxPositionEmbeddings)
                 throw new ArgumentOutOfRangeException(nameof(layout),
                     $"position {p} is beyond max_position_embeddings ({Config.MaxPositionEmbeddings})");
         using var threads = ComputePool.UseThreads(_threads);
         Embed(tokens, hidden);
-        var layerCaches = new LayerKvCache[caches.Count];
-        foreach (var layer in Layers)
+        // Pooled, not new: a decode step allocates nothing (the pool hands the array back to this thread next step).
+        var layerCaches = ArrayPool<LayerKvCache>.Shared.Rent(caches.Count);
+        try
         {
-            for (int s = 0; s < caches.Count; s++) layerCaches[s] = caches[s].Main[layer.Index];
-            layer.Forward(hidden, layout, layerCaches, routing);
+            for (int i = 0; i < Layers.Count; i++)
+            {
+                var layer = Layers[i];
+                for (int s = 0; s < caches.Count; s++) layerCaches[s] = caches[s].Main[layer.Index];
+                layer.Forward(hidden, layout, layerCaches.AsSpan(0, caches.Count), routing);
+            }
+        }
+        finally
+        {
+            ArrayPool<LayerKvCache>.Shared.Return(layerCaches, clearArray: true);
         }
     }
 
@@ -223,15 +232,17 @@ public sealed partial class MimoModel : IDisposable
         using var threads = ComputePool.UseThreads(_threads);
         int n = layout.RowCount, d = HiddenSize;
         float[] e = ArrayPool<float>.Shared.Rent(n * d);
+        var mtpCaches = ArrayPool<LayerKvCache>.Shared.Rent(caches.Count);
         try
         {
             Embed(tokens, e);
-            var mtpCaches = caches.Select(c => c.Mtp[depth]).ToArray();
-            MtpLayers[depth].Forward(e, mainHidden, output, layout, mtpCaches);
+            for (int s = 0; s < caches.Count; s++) mtpCaches[s] = caches[s].Mtp[depth];
+            MtpLayers[depth].Forward(e, mainHidden, output, layout, mtpCaches.AsSpan(0, caches.Count));
         }
         finally
         {
             ArrayPool<float>.Shared.Return(e);
+            ArrayPool<LayerKvCache>.Shared.Return(mtpCaches, clearArray: true);
         }
     }
 

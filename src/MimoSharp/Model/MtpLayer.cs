@@ -43,7 +43,7 @@ public sealed class MtpLayer
     /// with main hidden states <paramref name="hidden"/>; writes [N, H] to <paramref name="output"/>.
     /// </summary>
     public void Forward(ReadOnlySpan<float> embedded, ReadOnlySpan<float> hidden, Span<float> output,
-        BatchLayout layout, IReadOnlyList<LayerKvCache> caches)
+        BatchLayout layout, ReadOnlySpan<LayerKvCache> caches)
     {
         int n = layout.RowCount, d = _enorm.Size;
         var pool = ArrayPool<float>.Shared;

@@ -23,7 +23,7 @@ public static class ComputePool
     private static Worker[] s_workers = [];
     private static int s_threads = Environment.ProcessorCount;
 
-    private static Loop? s_current;
+    private static readonly Loop s_loop = new();
 
     [ThreadStatic]
     private static bool t_insideLoop;
@@ -85,14 +85,17 @@ public static class ComputePool
         lock (s_gate)
         {
             EnsureWorkers(threads - 1);
-            var loop = new Loop(&Invoke<TBody>, Unsafe.AsPointer(ref body), jobs, current);
-            Volatile.Write(ref s_current, loop);
-            long generation = Interlocked.Increment(ref s_generation);
+            long generation = ++s_generation;
+            s_loop.Open(generation, &Invoke<TBody>, Unsafe.AsPointer(ref body), jobs, current);
             for (int w = 0; w < threads - 1; w++) s_workers[w].Wake(generation);
-            loop.Drain();
+            s_loop.Drain(generation);
             var spin = new SpinWait();
-            while (Volatile.Read(ref loop.Pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
-            if (loop.Error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(loop.Error);
+            while (Volatile.Read(ref s_loop.Pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
+            if (s_loop.Error is Exception error)
+            {
+                s_loop.Error = null;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            }
         }
     }
 
@@ -103,48 +106,73 @@ public static class ComputePool
         public void Run(int index) => body(index);
     }
 
-    /// <summary>One parallel loop; workers that arrive late find no jobs left and touch nothing.</summary>
-    private sealed unsafe class Loop(delegate*<void*, int, void> invoke, void* body, int count, int threads)
+    /// <summary>
+    /// The parallel loop, one object reused by every loop (one runs at a time) so that starting a loop allocates nothing.
+    /// A worker may arrive late, even loops later, so a job is claimed with one compare-and-swap of <see cref="_claim"/>,
+    /// which holds the loop's generation (high 32 bits) beside the next job index: a claim succeeds only while the loop it
+    /// read the fields of is still the open one, and the fields of the next loop are written only after the claim word
+    /// has moved on (a late worker's claim then fails and it leaves).
+    /// </summary>
+    private sealed unsafe class Loop
     {
-        private readonly int _jobs = count;
-        public int Next;
-        public int Pending = count;
+        private long _claim = Closed;      // generation << 32 | next job index
+        private delegate*<void*, int, void> _invoke;
+        private void* _body;
+        private int _jobs, _threads;
+        public int Pending;
         public Exception? Error;
 
-        public void Drain()
+        private const long Closed = uint.MaxValue;   // generation 0 (never used), no job index available
+
+        /// <summary>Publishes loop <paramref name="generation"/> (the previous one has finished: its Pending is 0).</summary>
+        public void Open(long generation, delegate*<void*, int, void> invoke, void* body, int jobs, int threads)
+        {
+            Interlocked.Exchange(ref _claim, Closed);   // late workers of the previous loop can claim nothing from here on
+            _invoke = invoke;
+            _body = body;
+            _jobs = jobs;
+            _threads = threads;
+            Pending = jobs;
+            Interlocked.Exchange(ref _claim, (long)(uint)generation << 32);
+        }
+
+        /// <summary>Runs jobs of loop <paramref name="generation"/> until none is left; returns at once when that loop is over.</summary>
+        public void Drain(long generation)
         {
             bool outer = t_insideLoop;
             int outerThreads = t_threads;
             t_insideLoop = true;
-            t_threads = threads;        // a body on a worker sees the thread count of the code that started the loop
             try
             {
-                DrainJobs();
+                while (true)
+                {
+                    long claim = Volatile.Read(ref _claim);
+                    if ((uint)(claim >> 32) != (uint)generation) return;
+                    // Read before the claim; valid for this loop only if the claim below succeeds.
+                    int index = (int)claim, jobs = _jobs, threads = _threads;
+                    var invoke = _invoke;
+                    void* body = _body;
+                    if (index >= jobs) return;
+                    if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
+                    t_threads = threads;        // a body on a worker sees the thread count of the code that started the loop
+                    try
+                    {
+                        invoke(body, index);
+                    }
+                    catch (Exception e)
+                    {
+                        Error ??= e;
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref Pending);
+                    }
+                }
             }
             finally
             {
                 t_insideLoop = outer;
                 t_threads = outerThreads;
-            }
-        }
-
-        private void DrainJobs()
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref Next) - 1) < _jobs)
-            {
-                try
-                {
-                    invoke(body, i);
-                }
-                catch (Exception e)
-                {
-                    Error ??= e;
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref Pending);
-                }
             }
         }
     }
@@ -195,7 +223,7 @@ public static class ComputePool
                     spin.SpinOnce(sleep1Threshold: -1);
                 }
                 _seen = Volatile.Read(ref _wanted);
-                Volatile.Read(ref s_current)?.Drain();
+                s_loop.Drain(_seen);
             }
         }
     }

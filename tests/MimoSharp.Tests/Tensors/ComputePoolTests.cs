@@ -40,6 +40,32 @@ public sealed class ComputePoolTests
         }
     }
 
+    /// <summary>
+    /// Every loop reuses one loop object, so a worker that arrives late (here: more threads than cores, so workers are
+    /// often descheduled) must never run a job of the loop after its own: each loop counts into its own array, and a job
+    /// run twice, run for the wrong loop or lost shows there. A loop after a failed one runs cleanly.
+    /// </summary>
+    [Fact]
+    public void BackToBackLoopsOnMoreThreadsThanCoresRunEachOfTheirJobsExactlyOnce()
+    {
+        using var threads = ComputePool.UseThreads(Math.Max(8, 4 * Environment.ProcessorCount));
+        var arrays = new int[2][];
+        for (int round = 0; round < 3_000; round++)
+        {
+            var hits = arrays[round % 2] ??= new int[64];
+            int jobs = 1 + round * 7 % 64;
+            Array.Clear(hits);
+            var body = new Count(hits);
+            ComputePool.For(jobs, ref body);
+            for (int i = 0; i < hits.Length; i++) Assert.Equal(i < jobs ? 1 : 0, hits[i]);
+            if (round % 500 == 499)
+            {
+                var fail = new Fail(round % 3);
+                Assert.Throws<InvalidOperationException>(() => ComputePool.For(3, ref fail));
+            }
+        }
+    }
+
     private readonly struct SeenThreads(int[] counts) : IParallelBody
     {
         public void Run(int index) => counts[index] = ComputePool.CurrentThreads;
