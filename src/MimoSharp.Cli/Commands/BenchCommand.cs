@@ -87,8 +87,13 @@ internal static class BenchCommand
             double bandwidthBytes = r.GetValue(bandwidth) is double gbps ? gbps * 1e9 : Tensors.MemoryBandwidth.MeasureBytesPerSecond(m.Threads);
             double limit = bandwidthBytes / (bytesPerToken + kvBytesPerToken);
             // The step's roofline at the middle of the decoded span: plain and each depth at its measured acceptance.
-            var roofline = new DecodeRoofline(m, bandwidthBytes, Tensors.ComputePeak.MeasureFlopsPerSecond(m.Threads));
+            // The share of its bytes the last-level cache can hold comes at the cache's bandwidth.
+            var roofline = new DecodeRoofline(m, bandwidthBytes, Tensors.ComputePeak.MeasureFlopsPerSecond(m.Threads), DecodeRoofline.MeasureCache(m.Threads));
             int context = prompt.Length + g / 2;
+            double rooflineBandwidth = roofline.BandwidthFor(batch, context), workingSet = roofline.WorkingSetBytes(batch, context);
+            string tier = roofline.Cache is { } cache
+                ? $"{roofline.CacheHitFraction(batch, context):P0} of the {workingSet / 1e6:F1} MB working set from the {cache.CapacityBytes >> 20} MiB cache at {cache.BandwidthBytesPerSecond / 1e9:F1} GB/s, the rest from DRAM at {bandwidthBytes / 1e9:F1} GB/s"
+                : $"DRAM {bandwidthBytes / 1e9:F1} GB/s";
             var perDepth = Enumerable.Range(1, fixedMax).Select(k => new
             {
                 k,
@@ -123,6 +128,11 @@ internal static class BenchCommand
                 bandwidth_limit_tokens_per_s = limit,
                 fraction_of_limit = plainRate / limit,
                 peak_flops_per_s = roofline.PeakFlopsPerSecond,
+                cache_bytes = roofline.Cache?.CapacityBytes,
+                cache_bandwidth_bytes_per_s = roofline.Cache?.BandwidthBytesPerSecond,
+                working_set_bytes = workingSet,
+                roofline_bandwidth_bytes_per_s = rooflineBandwidth,
+                cache_hit_fraction = roofline.CacheHitFraction(batch, context),
                 roofline_tokens_per_s = batch / plainStep.Seconds,
                 roofline_flops_per_byte = plainStep.Flops / plainStep.Bytes,
                 weights_bytes = m.Layers.Sum(l => l.Attention.Weights.Sum(w => w.StoredBytes) + l.FeedForward.Weights.Sum(w => w.StoredBytes)),
@@ -134,7 +144,7 @@ internal static class BenchCommand
                 Console.WriteLine($"prefill   {result.prefill_tokens_per_s,10:F1} tok/s ({prompt.Length} tokens)");
                 Console.WriteLine($"decode    {plainRate,10:F1} tok/s ({g} tokens, plain; {result.fraction_of_limit:P0} of the {limit:F0} tok/s limit = {bandwidthBytes / 1e9:F1} GB/s / ({bytesPerToken / 1e6:F1} MB weights + {kvBytesPerToken / 1e6:F1} MB KV cache) per token)");
                 if (batch > 1) Console.WriteLine($"batch     {batch} sequences decoded together; tok/s are their total");
-                Console.WriteLine($"roofline  {result.roofline_tokens_per_s,10:F1} tok/s plain ({plainStep.Flops / plainStep.Bytes:F2} FLOP/byte against a ridge of {roofline.RidgeFlopsPerByte:F1} = {roofline.PeakFlopsPerSecond / 1e9:F0} GFLOP/s / {bandwidthBytes / 1e9:F1} GB/s)");
+                Console.WriteLine($"roofline  {result.roofline_tokens_per_s,10:F1} tok/s plain ({plainStep.Flops / plainStep.Bytes:F2} FLOP/byte against a ridge of {roofline.PeakFlopsPerSecond / rooflineBandwidth:F1} = {roofline.PeakFlopsPerSecond / 1e9:F0} GFLOP/s / {rooflineBandwidth / 1e9:F1} GB/s; {tier})");
                 foreach (var d in perDepth)
                     Console.WriteLine($"decode    {d.decode_tokens_per_s,10:F1} tok/s (K={d.k}: acceptance length {d.acceptance_length:F2}, break-even {d.break_even_acceptance_length:F2} (roofline {d.roofline_break_even_acceptance_length:F2}), speed-up {d.speedup:F2}x (roofline {d.roofline_speedup:F2}x))");
                 if (kMax > 0) Console.WriteLine($"decode    {result.speculative_decode_tokens_per_s,10:F1} tok/s (adaptive up to K={kMax}, acceptance length {result.acceptance_length:F2})");

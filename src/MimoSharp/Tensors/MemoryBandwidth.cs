@@ -12,6 +12,7 @@ public static class MemoryBandwidth
 {
     public static double MeasureBytesPerSecond(int threads, long bytes = 512L << 20, int passes = 5)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 64L * sizeof(float) * Math.Max(1, threads));
         long count = bytes / sizeof(float);
         var buffer = GC.AllocateUninitializedArray<float>(checked((int)count), pinned: true);
         buffer.AsSpan().Fill(1f);
@@ -30,6 +31,13 @@ public static class MemoryBandwidth
         GC.KeepAlive(sums);
         return best;
     }
+
+    /// <summary>
+    /// Read bandwidth from the last-level cache: a buffer of a quarter of <paramref name="cacheBytes"/> (so it stays
+    /// there beside what else the cache holds) summed repeatedly; the first pass brings it in, the best pass counts.
+    /// </summary>
+    public static double MeasureCacheBytesPerSecond(int threads, long cacheBytes) =>
+        MeasureBytesPerSecond(threads, Math.Max(cacheBytes / 4, 1L << 20), passes: 40);
 
     private static float Sum(ReadOnlySpan<float> x)
     {

@@ -1,5 +1,6 @@
 using MimoSharp.Inference;
 using MimoSharp.Model;
+using MimoSharp.Tensors;
 using MimoSharp.Tests.Support;
 
 namespace MimoSharp.Tests.Inference;
@@ -89,5 +90,76 @@ public sealed class DecodeRooflineTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 0, 1e9));
         Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, -1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, 1e9).MainPass(0, 1, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, 1e9, new DecodeRoofline.CacheTier(0, 1e9)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DecodeRoofline(model, 1e9, 1e9, new DecodeRoofline.CacheTier(1 << 20, 0)));
+    }
+
+    /// <summary>
+    /// A working set that fits the cache tier is read at the cache's bandwidth; of a larger one the cache serves the
+    /// share it can hold and DRAM the rest. The working set is every weight (MTP and all experts included) plus the
+    /// visible KV of every sequence, so long contexts and big batches leave the cache.
+    /// </summary>
+    [Fact]
+    public void AWorkingSetThatFitsTheCacheIsReadAtTheCachesBandwidth()
+    {
+        using var model = MimoModel.Load(DefaultModelDir);
+        var dram = new DecodeRoofline(model, 30e9, 300e9);
+        long weights = model.Layers.Sum(l => l.Attention.Weights.Sum(w => w.StoredBytes) + l.FeedForward.Weights.Sum(w => w.StoredBytes))
+            + model.MtpLayers.Sum(l => l.Weights.Sum(w => w.StoredBytes)) + model.LmHeadBytes;
+        double kvPerSequence = model.Layers.Select(l => l.Attention).Concat(model.MtpLayers.Select(l => l.Attention))
+            .Sum(a => (double)LayerKvCache.BytesPerPosition(a.KeyWidth, a.ValueWidth, model.KvCacheDtype) * (a.Window > 0 ? Math.Min(a.Window, 4096) : 4096));
+        Assert.Equal(weights + 2 * kvPerSequence, dram.WorkingSetBytes(2, 4096), 3);
+
+        // A cache just big enough for 2 sequences at 4k: they read at 120 GB/s; of 3 sequences' bytes it serves C / W.
+        long capacity = (long)dram.WorkingSetBytes(2, 4096) + 1;
+        var cached = new DecodeRoofline(model, 30e9, 300e9, new DecodeRoofline.CacheTier(capacity, 120e9));
+        Assert.Equal(1, cached.CacheHitFraction(2, 4096));
+        Assert.Equal(120e9, cached.BandwidthFor(2, 4096));
+        double hit = capacity / cached.WorkingSetBytes(3, 4096);
+        Assert.Equal(hit, cached.CacheHitFraction(3, 4096), 12);
+        Assert.InRange(hit, 0.5, 0.99);
+        Assert.Equal(1 / (hit / 120e9 + (1 - hit) / 30e9), cached.BandwidthFor(3, 4096), 3);
+        Assert.Equal(30e9, dram.BandwidthFor(1, 16));
+        Assert.Equal(0, dram.CacheHitFraction(1, 16));
+        var inCache = cached.MainPass(2, 1, 4096);
+        Assert.Equal(inCache.Bytes / 120e9, inCache.Seconds, 12);   // two rows: still below the ridge
+        var partly = cached.MainPass(3, 1, 4096);
+        Assert.Equal(partly.Bytes / cached.BandwidthFor(3, 4096), partly.Seconds, 12);
+        Assert.True(partly.Seconds < dram.MainPass(3, 1, 4096).Seconds);
+        // A cache of one byte serves nothing worth counting.
+        var tiny = new DecodeRoofline(model, 30e9, 300e9, new DecodeRoofline.CacheTier(1, 120e9));
+        Assert.Equal(dram.MainPass(3, 1, 4096).Seconds, tiny.MainPass(3, 1, 4096).Seconds, 9);
+        // At cache speed a plain step is cheaper, so drafting must win back more: the break-even acceptance rises.
+        Assert.True(cached.BreakEvenAcceptance(2, 4096, 3) > dram.BreakEvenAcceptance(2, 4096, 3));
+    }
+
+    [Theory]
+    [InlineData("32768K", 32L << 20)]
+    [InlineData("1M", 1L << 20)]
+    [InlineData("512", 512)]
+    [InlineData("", 0)]
+    [InlineData("big", 0)]
+    public void CacheSizesParseAsSysfsWritesThem(string text, long bytes) => Assert.Equal(bytes, CacheLevels.ParseSize(text));
+
+    [Fact]
+    public void TheLastLevelIsTheHighestLevelTheSystemDescribes()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"mimo-cache-{Guid.NewGuid():N}");
+        try
+        {
+            foreach (var (index, level, size) in new[] { ("index0", "1", "48K"), ("index2", "2", "1024K"), ("index3", "3", "32768K") })
+            {
+                Directory.CreateDirectory(Path.Combine(dir, index));
+                File.WriteAllText(Path.Combine(dir, index, "level"), level + "\n");
+                File.WriteAllText(Path.Combine(dir, index, "size"), size + "\n");
+            }
+            Directory.CreateDirectory(Path.Combine(dir, "index4"));   // no level or size: ignored
+            Assert.Equal(32L << 20, CacheLevels.ReadLastLevelBytes(dir));
+            Assert.Equal(0, CacheLevels.ReadLastLevelBytes(Path.Combine(dir, "missing")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
