@@ -42,8 +42,12 @@ def number():
     return str(rng.randint(10 ** (digits - 1), 10 ** digits - 1))
 
 
+def cue(owner, thing):
+    return f"{thing} of {owner}" if owner else thing
+
+
 def fact_text(owner, thing, value):
-    name = f"{thing} of {owner}" if owner else thing
+    name = cue(owner, thing)
     return rng.choice([
         f"The {name} is {value}.",
         f"The {name} is {value}. Remember it.",
@@ -53,7 +57,7 @@ def fact_text(owner, thing, value):
 
 
 def question_text(owner, thing, value):
-    name = f"{thing} of {owner}" if owner else thing
+    name = cue(owner, thing)
     return rng.choice([
         f"What is the {name}? The {name} is {value}.",
         f"What is the {name}? The {name} is {value}.",
