@@ -133,6 +133,14 @@ public sealed class DecodeRooflineTests
         Assert.True(cached.BreakEvenAcceptance(2, 4096, 3) > dram.BreakEvenAcceptance(2, 4096, 3));
     }
 
+    [Fact]
+    public void ABandwidthProbeTooSmallToSplitIsRefused()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => MemoryBandwidth.MeasureBytesPerSecond(2, bytes: 100));
+        Assert.Contains("bytes", e.Message);
+        Assert.True(MemoryBandwidth.MeasureBytesPerSecond(2, bytes: 1 << 20, passes: 2) > 0);
+    }
+
     [Theory]
     [InlineData("32768K", 32L << 20)]
     [InlineData("1M", 1L << 20)]
