@@ -8,6 +8,10 @@ public sealed class PasskeyCliTests
 {
     private static string DefaultModelDir => Path.Combine(Fixtures.RepoRoot, "models", "default");
 
+    /// <summary>The shipped model's position limit, read from its config: a context-extension stage raises it.</summary>
+    private static int ShippedPositions =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(DefaultModelDir, "config.json"))).RootElement.GetProperty("max_position_embeddings").GetInt32();
+
     [Fact]
     public void JsonHoldsAccuracyPerLengthAndDepthAndEveryTrial()
     {
@@ -30,11 +34,13 @@ public sealed class PasskeyCliTests
         Assert.InRange(root.GetProperty("overall_accuracy").GetDouble(), 0, 1);
         Assert.Contains("passkey: length 200 depth 1 trial 0", r.Stderr);
 
-        // Without --passkey-lengths: 1,024 doubling while prompt and answer fit the shipped model's 4,096 positions.
+        // Without --passkey-lengths: 1,024 doubling while prompt and answer (5 digits + 4 tokens) fit the shipped model's positions.
+        var expected = new List<int>();
+        for (int length = 1024; length + 9 <= ShippedPositions; length *= 2) expected.Add(length);
         var defaults = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-depths", "0.5", "--passkey-trials", "1",
             "--threads", "1", "--json");
         Assert.True(defaults.ExitCode == 0, defaults.Stderr);
-        Assert.Equal([1024, 2048], JsonDocument.Parse(defaults.Stdout).RootElement.GetProperty("lengths").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(expected, JsonDocument.Parse(defaults.Stdout).RootElement.GetProperty("lengths").EnumerateArray().Select(e => e.GetInt32()));
 
         var table = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-lengths", "128", "--passkey-depths", "0,1",
             "--passkey-trials", "1", "--threads", "1");
@@ -46,10 +52,11 @@ public sealed class PasskeyCliTests
     [Fact]
     public void TooLongAPromptNamesTheLimit()
     {
-        var r = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-lengths", "1024,4096");
+        int limit = ShippedPositions;   // a prompt of exactly the limit leaves no room for the answer
+        var r = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--passkey-lengths", $"1024,{limit}");
         Assert.Equal(1, r.ExitCode);
         Assert.StartsWith("error: ", r.Stderr);
-        Assert.Contains("max_position_embeddings (4096)", r.Stderr);
+        Assert.Contains($"max_position_embeddings ({limit})", r.Stderr);
         Assert.DoesNotContain("Parameter", r.Stderr);
 
         var both = MimoProcess.Run("eval", "--passkey", "--model", DefaultModelDir, "--text-file", "x.txt");
