@@ -53,13 +53,14 @@ public sealed class BackPressureTests
     {
         await using var server = await StartDefaultModelAsync(new EngineOptions { MaxRunningSequences = 1, MaxQueuedRequests = 0 });
         var response = await StartRunningAsync(server);
-        await using (var enumerator = Sse.ReadAsync(response).GetAsyncEnumerator())
-        {
-            for (int i = 0; i < 3; i++) Assert.True(await enumerator.MoveNextAsync());
-        }
+        // The reader stays open until the disconnect below: disposing it closes the response stream, which is itself a
+        // disconnect, and the cache could be gone before the gauge check saw it.
+        var events = Sse.ReadAsync(response).GetAsyncEnumerator();
+        for (int i = 0; i < 3; i++) Assert.True(await events.MoveNextAsync());
         // The scheduler publishes the gauge at its admission passes; wait for the running sequence to show in it.
         Assert.True(await server.WaitForMetricAsync("mimo_kv_cache_bytes", v => v > 0) > 0);
 
+        await events.DisposeAsync();   // the client goes away mid-stream
         response.Dispose();
         Assert.Equal(0, await server.WaitForMetricAsync("mimo_running_sequences", v => v == 0));
         Assert.Equal(0, await server.MetricAsync("mimo_kv_cache_bytes"));
